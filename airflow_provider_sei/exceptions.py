@@ -1,0 +1,69 @@
+"""Exceptions of the provider: each carries the facts (field, status, message), never a secret."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_sei._compat import AirflowException
+
+
+class SEIError(AirflowException):
+    """Base class of every error this provider raises."""
+
+
+class SEIInvalidRequestError(SEIError, ValueError):
+    """A request parameter is invalid; raised before any request is sent.
+
+    :param field: the parameter's name, as the operator spells it (``date_start``).
+    :param value: the rejected value.
+    :param allowed: what would have been accepted.
+    """
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"Invalid {field}: {value!r}. Allowed: {allowed}.")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.field, self.value, self.allowed))
+
+
+class SEIAPIError(SEIError):
+    """The SEI API answered with an error status.
+
+    :param status_code: the HTTP status.
+    :param message: the server's message (from its JSON body, else a short excerpt).
+    :param url: the request URL (the API key is never part of it).
+    """
+
+    def __init__(self, status_code: int, message: str, url: str = "") -> None:
+        self.status_code = status_code
+        self.message = message
+        self.url = url
+        where = f" from {url}" if url else ""
+        super().__init__(f"SEI API error {status_code}{where}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.status_code, self.message, self.url))
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same request may succeed later (rate limits and server errors)."""
+        return self.status_code == 429 or self.status_code >= 500
+
+
+class SEIResponseError(SEIError):
+    """The SEI API answered 200, but the response is not the CSV report it should be."""
+
+
+class SEIIncompleteReadError(SEIResponseError):
+    """The body ended before the length the server announced in ``Content-Length``."""
+
+    def __init__(self, expected: int, received: int) -> None:
+        self.expected = expected
+        self.received = received
+        super().__init__(f"Response body cut short: received {received} of {expected} bytes")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.expected, self.received))

@@ -1,0 +1,300 @@
+"""The export API's two request bodies as typed, validated models.
+
+``TeamReportRequest`` is the page's ``ExportRequestDTO``; ``ContributorReportRequest`` its
+``ContributorExportRequestDTO``. ``build()`` takes what a user or a rendered template gives
+(strings in any case, dates as ``yyyy-MM-dd`` strings, ``date``, ``datetime`` or pendulum
+values) and either returns a canonical request or raises ``SEIInvalidRequestError`` (a
+``ValueError``) naming the field, the bad value and what is allowed. ``to_json()`` gives the
+body exactly as the API expects it: camelCase names, ``collectionId`` a string, ``teamRefId``
+a number, dates as ``yyyy-MM-dd``, metric names in upper case.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from airflow_provider_sei.exceptions import SEIInvalidRequestError
+from airflow_provider_sei.metrics import (
+    CATALOGUE,
+    CalculationType,
+    Category,
+    Granularity,
+    get_metric,
+    metric_names,
+)
+
+DateLike = str | date | datetime
+MetricsLike = Iterable[str] | str | None
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE_ALLOWED = "a yyyy-MM-dd string, a date, a datetime or a pendulum value"
+_NULLISH = {"", "none", "null"}  # what a template renders for a missing value
+
+
+def parse_date(field: str, value: Any) -> date:
+    """A ``date`` from a ``yyyy-MM-dd`` string, an ISO datetime string, or a date/datetime."""
+    if isinstance(value, datetime):  # pendulum.DateTime too; checked before date (a subclass)
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if _DATE_RE.match(text):
+                return date.fromisoformat(text)
+            if "T" in text:  # a rendered datetime, e.g. "{{ data_interval_start }}"
+                return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+        except ValueError:
+            pass
+    raise SEIInvalidRequestError(field, value, _DATE_ALLOWED)
+
+
+def parse_identifier(field: str, value: Any) -> str:
+    """A non-empty collection identifier; ints are accepted and sent as strings."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and value.strip().lower() not in _NULLISH:
+        return value.strip()
+    raise SEIInvalidRequestError(field, value, "a non-empty string such as '6036'")
+
+
+def parse_team_ref_id(field: str, value: Any) -> int:
+    """A non-negative integer team id; numeric strings (rendered templates) are accepted."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise SEIInvalidRequestError(field, value, "a non-negative integer such as 6036")
+
+
+def parse_granularity(field: str, value: Any) -> Granularity:
+    """A ``Granularity`` from its name in any case."""
+    if isinstance(value, Granularity):
+        return value
+    if isinstance(value, str):
+        try:
+            return Granularity(value.strip().lower())
+        except ValueError:
+            pass
+    raise SEIInvalidRequestError(field, value, _one_of(g.value for g in Granularity))
+
+
+def parse_calculation_type(field: str, value: Any) -> CalculationType:
+    """A ``CalculationType`` from its name in any case; None means the API's default, MEAN."""
+    if value is None:
+        return CalculationType.MEAN
+    if isinstance(value, CalculationType):
+        return value
+    if isinstance(value, str):
+        try:
+            return CalculationType(value.strip().upper())
+        except ValueError:
+            pass
+    raise SEIInvalidRequestError(field, value, _one_of(c.value for c in CalculationType))
+
+
+def parse_bool(field: str, value: Any) -> bool:
+    """A bool; the strings ``true`` and ``false`` (any case) are accepted from templates."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise SEIInvalidRequestError(field, value, "True or False")
+
+
+def parse_metrics(field: str, value: MetricsLike, category: Category) -> tuple[str, ...] | None:
+    """Upper-case metric names of ``category``; None stays None, ``[]`` means all of them.
+
+    A comma-separated string is accepted as a list. Duplicates are dropped, order is kept.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, Iterable) or isinstance(value, (bytes, dict)):
+        raise SEIInvalidRequestError(field, value, f"a list of {_metrics_allowed(category)}")
+    names: list[str] = []
+    for item in value:
+        metric = get_metric(category, item) if isinstance(item, str) else None
+        if metric is None:
+            raise SEIInvalidRequestError(field, item, _wrong_metric_hint(item, category))
+        if metric.name not in names:
+            names.append(metric.name)
+    return tuple(names)
+
+
+def _wrong_metric_hint(item: Any, category: Category) -> str:
+    if isinstance(item, str):
+        for other in Category:
+            if other is not category and get_metric(other, item):
+                allowed = _metrics_allowed(category)
+                return f"{allowed} ({item.upper()} is one of the {other.value} metrics)"
+    return _metrics_allowed(category)
+
+
+def _metrics_allowed(category: Category) -> str:
+    return f"{category.value} metrics: {', '.join(metric_names(category))}"
+
+
+def _one_of(values: Iterable[str]) -> str:
+    return "one of " + ", ".join(values)
+
+
+def _check_range(start: date, end: date) -> None:
+    if start > end:
+        raise SEIInvalidRequestError(
+            "date_start", start.isoformat(), f"a date on or before date_end ({end.isoformat()})"
+        )
+
+
+@dataclass(frozen=True)
+class TeamReportRequest:
+    """``ExportRequestDTO``: team-level productivity and efficiency (DORA) metrics.
+
+    ``productivity_metrics`` / ``efficiency_metrics``: None leaves the category out of the
+    request, an empty tuple asks for all of its metrics. Use ``build()`` for loose input.
+    """
+
+    collection_id: str
+    date_start: date
+    date_end: date
+    granularity: Granularity
+    team_ref_id: int | None = None
+    productivity_metrics: tuple[str, ...] | None = None
+    efficiency_metrics: tuple[str, ...] | None = None
+    calculation_type: CalculationType = CalculationType.MEAN
+
+    def __post_init__(self) -> None:
+        _check_range(self.date_start, self.date_end)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        collection_id: Any,
+        date_start: DateLike,
+        date_end: DateLike,
+        granularity: Any = Granularity.WEEKLY,
+        team_ref_id: Any = None,
+        productivity_metrics: MetricsLike = None,
+        efficiency_metrics: MetricsLike = None,
+        calculation_type: Any = None,
+    ) -> TeamReportRequest:
+        """Validate loose input. With both metric lists None, every metric of both is asked for.
+
+        ``team_ref_id`` defaults to ``collection_id`` when that is numeric: the API's tip says
+        both name the same team.
+        """
+        collection = parse_identifier("collection_id", collection_id)
+        if team_ref_id is None or (isinstance(team_ref_id, str) and not team_ref_id.strip()):
+            ref = int(collection) if collection.isdigit() else None
+        else:
+            ref = parse_team_ref_id("team_ref_id", team_ref_id)
+        productivity = parse_metrics(
+            "productivity_metrics", productivity_metrics, Category.PRODUCTIVITY
+        )
+        efficiency = parse_metrics("efficiency_metrics", efficiency_metrics, Category.EFFICIENCY)
+        if productivity is None and efficiency is None:
+            productivity, efficiency = (), ()
+        return cls(
+            collection_id=collection,
+            date_start=parse_date("date_start", date_start),
+            date_end=parse_date("date_end", date_end),
+            granularity=parse_granularity("granularity", granularity),
+            team_ref_id=ref,
+            productivity_metrics=productivity,
+            efficiency_metrics=efficiency,
+            calculation_type=parse_calculation_type("calculation_type", calculation_type),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The request body, as the API spells it."""
+        body: dict[str, Any] = {
+            "collectionId": self.collection_id,
+            "dateStart": self.date_start.isoformat(),
+            "dateEnd": self.date_end.isoformat(),
+            "granularity": self.granularity.value,
+        }
+        if self.team_ref_id is not None:
+            body["teamRefId"] = self.team_ref_id
+        if self.productivity_metrics is not None:
+            body["productivity"] = {"metrics": list(self.productivity_metrics)}
+        if self.efficiency_metrics is not None:
+            body["efficiency"] = {
+                "metrics": list(self.efficiency_metrics),
+                "calculationType": self.calculation_type.value,
+            }
+        return body
+
+    def expected_metrics(self) -> tuple[str, ...]:
+        """Every metric this request exports, an empty list expanded to its whole category."""
+        return _expand(Category.PRODUCTIVITY, self.productivity_metrics) + _expand(
+            Category.EFFICIENCY, self.efficiency_metrics
+        )
+
+
+@dataclass(frozen=True)
+class ContributorReportRequest:
+    """``ContributorExportRequestDTO``: productivity metrics per contributor and collection.
+
+    ``metrics``: an empty tuple asks for all seven contributor metrics.
+    """
+
+    collection_id: str
+    date_start: date
+    date_end: date
+    granularity: Granularity
+    include_ratings: bool = False
+    metrics: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_range(self.date_start, self.date_end)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        collection_id: Any,
+        date_start: DateLike,
+        date_end: DateLike,
+        granularity: Any = Granularity.WEEKLY,
+        include_ratings: Any = False,
+        metrics: MetricsLike = None,
+    ) -> ContributorReportRequest:
+        """Validate loose input; None or an empty list of metrics means all seven."""
+        return cls(
+            collection_id=parse_identifier("collection_id", collection_id),
+            date_start=parse_date("date_start", date_start),
+            date_end=parse_date("date_end", date_end),
+            granularity=parse_granularity("granularity", granularity),
+            include_ratings=parse_bool("include_ratings", include_ratings),
+            metrics=parse_metrics("metrics", metrics, Category.CONTRIBUTOR) or (),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The request body, as the API spells it."""
+        return {
+            "collectionId": self.collection_id,
+            "dateStart": self.date_start.isoformat(),
+            "dateEnd": self.date_end.isoformat(),
+            "granularity": self.granularity.value,
+            "includeRatings": self.include_ratings,
+            "productivityContributors": {"metrics": list(self.metrics)},
+        }
+
+    def expected_metrics(self) -> tuple[str, ...]:
+        """Every metric this request exports, an empty list expanded to all seven."""
+        return _expand(Category.CONTRIBUTOR, self.metrics)
+
+
+ReportRequest = TeamReportRequest | ContributorReportRequest
+
+
+def _expand(category: Category, names: tuple[str, ...] | None) -> tuple[str, ...]:
+    if names is None:
+        return ()
+    return names or tuple(m.name for m in CATALOGUE[category])
