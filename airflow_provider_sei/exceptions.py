@@ -35,17 +35,21 @@ class SEIAPIError(SEIError):
     :param status_code: the HTTP status.
     :param message: the server's message (from its JSON body, else a short excerpt).
     :param url: the request URL (the API key is never part of it).
+    :param retry_after: seconds from the server's ``Retry-After`` header, when it sent one.
     """
 
-    def __init__(self, status_code: int, message: str, url: str = "") -> None:
+    def __init__(
+        self, status_code: int, message: str, url: str = "", retry_after: float | None = None
+    ) -> None:
         self.status_code = status_code
         self.message = message
         self.url = url
+        self.retry_after = retry_after
         where = f" from {url}" if url else ""
         super().__init__(f"SEI API error {status_code}{where}: {message}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.status_code, self.message, self.url))
+        return (type(self), (self.status_code, self.message, self.url, self.retry_after))
 
     @property
     def retryable(self) -> bool:
@@ -53,17 +57,26 @@ class SEIAPIError(SEIError):
         return self.status_code == 429 or self.status_code >= 500
 
 
+class SEIConnectionError(SEIError):
+    """The SEI API could not be reached, or sent nothing before the read timeout."""
+
+
+class SEITimeoutError(SEIError):
+    """An export ran past its total time bound (the connection's ``max_elapsed``)."""
+
+
 class SEIResponseError(SEIError):
     """The SEI API answered 200, but the response is not the CSV report it should be."""
 
 
 class SEIIncompleteReadError(SEIResponseError):
-    """The body ended before the length the server announced in ``Content-Length``."""
+    """The body ended early: short of ``Content-Length``, or a chunked body broken off."""
 
-    def __init__(self, expected: int, received: int) -> None:
+    def __init__(self, expected: int | None, received: int) -> None:
         self.expected = expected
         self.received = received
-        super().__init__(f"Response body cut short: received {received} of {expected} bytes")
+        of = f" of {expected}" if expected is not None else ""
+        super().__init__(f"Response body cut short: received {received}{of} bytes")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.expected, self.received))
