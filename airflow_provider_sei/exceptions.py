@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_sei._compat import AirflowException
+from airflow_provider_sei._compat import AirflowException, AirflowFailException
 
 
 class SEIError(AirflowException):
     """Base class of every error this provider raises."""
 
 
-class SEIInvalidRequestError(SEIError, ValueError):
+class SEIInvalidRequestError(SEIError, AirflowFailException, ValueError):
     """A request parameter is invalid; raised before any request is sent.
+
+    It fails the task without retries: the same parameters would fail again.
 
     :param field: the parameter's name, as the operator spells it (``date_start``).
     :param value: the rejected value.

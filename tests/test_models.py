@@ -196,6 +196,12 @@ def test_include_ratings_from_rendered_strings():
     )
 
 
+def test_invalid_input_fails_the_task_without_retries():
+    from airflow_provider_sei._compat import AirflowFailException
+
+    assert issubclass(SEIInvalidRequestError, AirflowFailException)
+
+
 def test_invalid_request_error_survives_pickling():
     import pickle
 
