@@ -43,7 +43,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_provider_sei.operators.reports"],
+                "python-modules": [
+                    "airflow_provider_sei.operators.reports",
+                    "airflow_provider_sei.operators.fanout",
+                ],
             }
         ],
         "connection-types": [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -39,7 +40,13 @@ def test_identity():
     assert conn_type["connection-type"] == SEIHook.conn_type == "harness_sei"
     assert conn_type["hook-class-name"] == "airflow_provider_sei.hooks.sei.SEIHook"
     assert conn_type["hook-name"] == SEIHook.hook_name
-    assert info["operators"][0]["python-modules"] == ["airflow_provider_sei.operators.reports"]
+    modules = info["operators"][0]["python-modules"]
+    assert modules == [
+        "airflow_provider_sei.operators.reports",
+        "airflow_provider_sei.operators.fanout",
+    ]
+    for module in modules:
+        importlib.import_module(module)
 
 
 def test_package_import_needs_neither_airflow_nor_requests():

@@ -1,0 +1,154 @@
+"""Stitch many CSV reports into one: a single header that is the union of the columns, no row twice.
+
+A team export holds the team *and all its child teams*, so exports of a parent and of its
+children repeat the children's rows. :func:`merge_csv` streams the sources twice -- once for
+their headers (the first line only), once for their rows -- so memory holds the union header
+and one 16-byte digest per distinct row, never a report. Rows keep the order of the sources
+and, within a source, their own order; the first occurrence of a row wins. A column missing
+from a source is left empty in that source's rows.
+
+Columns are matched by name. A name repeated within one header stays repeated in the union
+(its second occurrence is a column of its own), so no value is lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any, BinaryIO
+
+ColumnKey = tuple[str, int]  # (name, occurrence of that name in its header: 0, 1, ...)
+
+FLUSH_CHARS = 1 << 20  # rows are handed to the sink in writes of about 1 MiB
+_SEPARATOR = "\x1f"  # joins a row's values before hashing; cannot be confused with a comma
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What :func:`merge_csv` wrote.
+
+    :param columns: the merged header.
+    :param rows: data rows written (header excluded).
+    :param duplicates: rows dropped because an identical row was already written.
+    :param sources: sources with a header (0-byte sources contribute nothing).
+    """
+
+    columns: list[str]
+    rows: int
+    duplicates: int
+    sources: int
+
+
+def column_keys(header: Sequence[str]) -> list[ColumnKey]:
+    """Each column as (name, occurrence), so repeated names stay distinct."""
+    seen: dict[str, int] = {}
+    keys = []
+    for name in header:
+        keys.append((name, seen.get(name, 0)))
+        seen[name] = seen.get(name, 0) + 1
+    return keys
+
+
+def union_header(headers: Iterable[Sequence[str]]) -> list[ColumnKey]:
+    """The union of the headers' columns, in order of first appearance."""
+    union: dict[ColumnKey, None] = {}
+    for header in headers:
+        union.update(dict.fromkeys(column_keys(header)))
+    return list(union)
+
+
+def row_digest(values: Sequence[str]) -> bytes:
+    """A 16-byte fingerprint of a row's values (what deduplication remembers)."""
+    return hashlib.blake2b(_SEPARATOR.join(values).encode(), digest_size=16).digest()
+
+
+@contextmanager
+def _text(source: Any) -> Iterator[IO[str]]:
+    """A text reader over a path or a binary file object (left open for the caller)."""
+    if hasattr(source, "read"):
+        source.seek(0)
+        wrapper = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
+        try:
+            yield wrapper
+        finally:
+            wrapper.detach()
+    else:
+        with open(source, encoding="utf-8-sig", newline="") as handle:
+            yield handle
+
+
+def read_header(source: Any) -> list[str] | None:
+    """The first line of a CSV source as a list of column names; None for an empty source."""
+    with _text(source) as handle:
+        return next(csv.reader(handle), None)
+
+
+def _line_terminator(source: Any) -> str:
+    """``\\r\\n`` when the source's first line ends so, else ``\\n`` (keep the server's style)."""
+    with _text(source) as handle:
+        first = handle.readline()
+    return "\r\n" if first.endswith("\r\n") else "\n"
+
+
+def merge_csv(sources: Sequence[Any], sink: BinaryIO, *, dedupe: bool = True) -> MergeResult:
+    """Write the sources' rows under one union header to ``sink`` (UTF-8 bytes).
+
+    :param sources: paths or seekable binary files, in the order their rows should appear.
+    :param sink: a writable binary file; it is not closed.
+    :param dedupe: drop a row identical (over the union header) to one already written.
+    """
+    headers = [read_header(source) for source in sources]
+    present = [(s, h) for s, h in zip(sources, headers, strict=True) if h]
+    if not present:
+        return MergeResult(columns=[], rows=0, duplicates=0, sources=0)
+    union = union_header(h for _, h in present)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator=_line_terminator(present[0][0]))
+    writer.writerow([name for name, _ in union])
+    seen: set[bytes] = set()
+    rows = duplicates = 0
+    width = len(union)
+    positions = {key: index for index, key in enumerate(union)}
+    for source, header in present:
+        mapping = [positions[key] for key in column_keys(header)]
+        identity = mapping == list(range(width))
+        with _text(source) as handle:
+            reader = csv.reader(handle)
+            next(reader, None)  # the header
+            for row in reader:
+                if not row:
+                    continue  # a blank line is no row
+                values = row if identity and len(row) == width else _remap(row, mapping, width)
+                if dedupe:
+                    digest = row_digest(values)
+                    if digest in seen:
+                        duplicates += 1
+                        continue
+                    seen.add(digest)
+                writer.writerow(values)
+                rows += 1
+                if buffer.tell() >= FLUSH_CHARS:
+                    _flush(buffer, sink)
+    _flush(buffer, sink)
+    return MergeResult(
+        columns=[name for name, _ in union], rows=rows, duplicates=duplicates, sources=len(present)
+    )
+
+
+def _flush(buffer: io.StringIO, sink: BinaryIO) -> None:
+    """Hand the sink the buffered rows as one write (object stores like few, large writes)."""
+    if buffer.tell():
+        sink.write(buffer.getvalue().encode("utf-8"))
+        buffer.seek(0)
+        buffer.truncate()
+
+
+def _remap(row: list[str], mapping: list[int], width: int) -> list[str]:
+    values = [""] * width
+    for value, index in zip(row, mapping, strict=False):  # extra fields are dropped
+        values[index] = value
+    return values

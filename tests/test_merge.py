@@ -1,0 +1,125 @@
+"""Merging team reports: one union header, no duplicated rows, order kept, memory flat."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from airflow_provider_sei.merge import column_keys, merge_csv, read_header, union_header
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode())
+    return path
+
+
+def merged(sources: list[Path], **kwargs: bool) -> tuple[str, object]:
+    sink = io.BytesIO()
+    result = merge_csv(sources, sink, **kwargs)
+    return sink.getvalue().decode(), result
+
+
+def test_parent_and_child_exports_merge_without_repeating_the_child(tmp_path: Path) -> None:
+    parent = write(tmp_path, "1.csv", "Collection Name,A,B\nRoot,1,2\nChild,3,4\n")
+    child = write(tmp_path, "2.csv", "Collection Name,A,B\nChild,3,4\n")
+    text, result = merged([parent, child])
+    assert text == "Collection Name,A,B\nRoot,1,2\nChild,3,4\n"
+    assert (result.rows, result.duplicates, result.sources) == (2, 1, 2)
+
+
+def test_header_is_the_union_in_order_of_first_appearance(tmp_path: Path) -> None:
+    one = write(tmp_path, "1.csv", "Collection Name,A\r\nX,1\r\n")
+    two = write(tmp_path, "2.csv", "Collection Name,B,A\r\nY,2,3\r\n")
+    text, result = merged([one, two])
+    # The server's line ending is kept; a column a source lacks is left empty.
+    assert text == "Collection Name,A,B\r\nX,1,\r\nY,3,2\r\n"
+    assert result.columns == ["Collection Name", "A", "B"]
+    assert text.count("Collection Name") == 1
+
+
+def test_empty_sources_contribute_nothing(tmp_path: Path) -> None:
+    empty = write(tmp_path, "0.csv", "")
+    one = write(tmp_path, "1.csv", "C,A\nX,1\n")
+    assert merged([empty, one])[0] == "C,A\nX,1\n"
+    text, result = merged([empty])
+    assert (text, result.rows, result.sources) == ("", 0, 0)
+
+
+def test_quoted_fields_with_commas_and_newlines_survive(tmp_path: Path) -> None:
+    one = write(tmp_path, "1.csv", 'C,A\n"Team, ""Core""","multi\nline"\n')
+    two = write(tmp_path, "2.csv", 'C,A\n"Team, ""Core""","multi\nline"\nOther,2\n')
+    text, result = merged([one, two])
+    assert list(csv.reader(io.StringIO(text))) == [
+        ["C", "A"],
+        ['Team, "Core"', "multi\nline"],
+        ["Other", "2"],
+    ]
+    assert result.duplicates == 1
+
+
+def test_dedupe_off_keeps_every_row(tmp_path: Path) -> None:
+    one = write(tmp_path, "1.csv", "C,A\nX,1\n")
+    _, result = merged([one, one], dedupe=False)
+    assert (result.rows, result.duplicates) == (2, 0)
+
+
+def test_a_utf8_bom_is_not_part_of_the_first_column(tmp_path: Path) -> None:
+    one = write(tmp_path, "1.csv", "\ufeffC,A\nÉquipe,1\n")
+    two = write(tmp_path, "2.csv", "C,A\nÉquipe,1\n")
+    assert read_header(one) == ["C", "A"]
+    assert merged([one, two])[0] == "C,A\nÉquipe,1\n"
+
+
+def test_binary_file_objects_are_accepted_and_left_open(tmp_path: Path) -> None:
+    source = io.BytesIO(b"C,A\nX,1\n")
+    assert merged([source])[0] == "C,A\nX,1\n"  # type: ignore[list-item]
+    assert not source.closed
+
+
+def test_repeated_column_names_stay_distinct() -> None:
+    assert column_keys(["A", "B", "A"]) == [("A", 0), ("B", 0), ("A", 1)]
+    assert union_header([["A", "A"], ["A", "B"]]) == [("A", 0), ("A", 1), ("B", 0)]
+
+
+cells = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\r\x00"), max_size=6)
+
+
+@given(
+    reports=st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(["C", "A", "B", "D"]), min_size=1, max_size=4, unique=True),
+            st.lists(st.lists(cells, min_size=4, max_size=4), max_size=5),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_property_union_header_and_each_distinct_row_once(reports: list) -> None:
+    sources = []
+    expected_rows: list[dict[str, str]] = []
+    for header, rows in reports:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            values = row[: len(header)]
+            if len(header) == 1 and values == [""]:
+                continue  # a lone empty field is a blank line in CSV: no row
+            writer.writerow(values)
+            expected_rows.append(dict(zip(header, values, strict=True)))
+        sources.append(io.BytesIO(out.getvalue().encode()))
+    sink = io.BytesIO()
+    result = merge_csv(sources, sink)
+    parsed = list(csv.DictReader(io.StringIO(sink.getvalue().decode(), newline="")))
+    union = list(dict.fromkeys(name for header, _ in reports for name in header))
+    assert result.columns == union
+    normalised = [tuple(row.get(c, "") for c in union) for row in expected_rows]
+    distinct = list(dict.fromkeys(normalised))
+    assert [tuple(r[c] for c in union) for r in parsed] == distinct
+    assert result.rows == len(distinct)
+    assert result.duplicates == len(normalised) - len(distinct)

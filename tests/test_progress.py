@@ -1,0 +1,90 @@
+"""Progress lines: at a steady interval, with bytes, rows and rate; thread-safe for fan-outs."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+
+import pytest
+
+from airflow_provider_sei.progress import ExportProgress, FanoutProgress, ProgressWriter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def log(caplog: pytest.LogCaptureFixture) -> logging.Logger:
+    caplog.set_level(logging.INFO, logger="sei.progress.test")
+    return logging.getLogger("sei.progress.test")
+
+
+def test_export_progress_logs_once_per_interval(
+    log: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    progress = ExportProgress(
+        log, "file:///out.csv", interval=10, clock=clock, total_bytes=40 << 20
+    )
+    for second in range(1, 31):  # one 1 MiB chunk a second for 30 s
+        clock.now = float(second)
+        progress.update(1 << 20, rows=second * 100)
+    assert progress.lines == 3
+    first = caplog.messages[0]
+    assert first == "file:///out.csv: 10.0 MiB of 40.0 MiB (25%), 1,000 rows, 1.0 MiB/s so far"
+    progress.finish()
+    assert caplog.messages[-1] == (
+        "file:///out.csv: done, 30.0 MiB of 40.0 MiB (75%), 3,000 rows, 1.0 MiB/s in 30.0 s"
+    )
+
+
+def test_export_progress_reset_starts_over(log: logging.Logger) -> None:
+    clock = Clock()
+    progress = ExportProgress(log, "x", interval=10, clock=clock)
+    progress.update(5)
+    clock.now = 3.0
+    progress.reset()
+    assert (progress.bytes, progress.rows, progress.started) == (0, None, 3.0)
+
+
+def test_progress_writer_counts_what_it_writes(log: logging.Logger) -> None:
+    clock = Clock()
+    progress = ExportProgress(log, "x", clock=clock)
+    sink = io.BytesIO()
+    writer = ProgressWriter(sink, progress)
+    assert writer.write(b"abc") == 3
+    writer.write(b"de")
+    writer.flush()  # delegated
+    assert (sink.getvalue(), progress.bytes) == (b"abcde", 5)
+
+
+def test_fanout_progress_counts_from_threads_and_logs_failures(
+    log: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    progress = FanoutProgress(log, total=400, interval=10, clock=clock)
+
+    def work(offset: int) -> None:
+        for i in range(100):
+            if offset == 0 and i == 0:
+                progress.team_failed("1001", RuntimeError("boom"))
+            else:
+                progress.team_done(str(offset + i), nbytes=10, rows=1)
+
+    threads = [threading.Thread(target=work, args=(n * 100,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (progress.done, progress.failed, progress.bytes, progress.rows) == (400, 1, 3990, 399)
+    assert "Team 1001 failed: boom" in caplog.messages
+    assert progress.lines == 0  # the clock never moved: no periodic line
+    clock.now = 20.0
+    progress.finish()
+    assert caplog.messages[-1].startswith("Teams 400/400 done, 1 failed; 0.0 MiB, 399 rows; 20.0")
