@@ -119,7 +119,7 @@ class Emulator:
 @contextmanager
 def emulator(*args: str) -> Iterator[Emulator]:
     """``python -m airflow_provider_sei.emulator --port 0 ARGS`` in its own process."""
-    cmd = [PYTHON, "-m", "bench.emulator_main", "--port", "0", "--log-level", "WARNING"]
+    cmd = [PYTHON, "-m", "airflow_provider_sei.emulator", "--port", "0", "--log-level", "WARNING"]
     process = subprocess.Popen(
         [*cmd, *args],
         stdout=subprocess.PIPE,

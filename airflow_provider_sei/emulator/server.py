@@ -105,6 +105,10 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle's algorithm on, the body of a
+    # keep-alive response waits ~40 ms for the client's delayed ACK. Real gateways set
+    # TCP_NODELAY too.
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:

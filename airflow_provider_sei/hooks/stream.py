@@ -111,6 +111,9 @@ class ReportStream:
         """
         buffer = bytearray()
         while data := self._read(chunk_size - len(buffer)):
+            if not buffer and len(data) >= chunk_size:
+                yield data  # a whole chunk in one read: no copies
+                continue
             buffer += data
             if len(buffer) >= chunk_size:
                 yield bytes(buffer)
