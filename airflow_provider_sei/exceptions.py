@@ -43,7 +43,9 @@ class SEIAPIError(SEIError):
     def __init__(
         self, status_code: int, message: str, url: str = "", retry_after: float | None = None
     ) -> None:
-        self.status_code = status_code
+        # AirflowException.status_code is an HTTPStatus for the API server's own replies;
+        # here it is whatever the SEI API sent, including codes HTTPStatus does not know.
+        self.status_code = status_code  # type: ignore[assignment]
         self.message = message
         self.url = url
         self.retry_after = retry_after

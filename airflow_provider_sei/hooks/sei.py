@@ -138,6 +138,10 @@ class SEIHook(BaseHook):
                 settings = ConnectionSettings.from_connection(self.get_connection(self.sei_conn_id))
                 if settings.api_key:
                     mask_secret(settings.api_key)
+                    # and the header value derived from it ("ApiKey <key>"), as Airflow advises
+                    authorization = settings.auth_headers().get("Authorization")
+                    if authorization:
+                        mask_secret(authorization)
                 for proxy in settings.proxies.values():
                     if "@" in proxy:  # a proxy URL with credentials
                         mask_secret(proxy)
@@ -338,7 +342,7 @@ class SEIHook(BaseHook):
 
     def _api_error(self, response: requests.Response) -> SEIAPIError:
         try:
-            head = response.raw.read(EXCERPT_BYTES, decode_content=True) or b""
+            head = _read_excerpt(response, budget=self.timeout[1])
         except (requests.RequestException, Urllib3Error, OSError, ValueError) as exc:
             head = f"(body unreadable: {type(exc).__name__})".encode()
         finally:
@@ -397,6 +401,24 @@ class SEIHook(BaseHook):
                     raise SEIResponseError(f"GET {path} did not answer with JSON") from None
 
         return _as_list(self._call(f"GET {self._url(path)}", attempt), path)
+
+
+def _read_excerpt(response: requests.Response, budget: float) -> bytes:
+    """Up to ``EXCERPT_BYTES`` of an error body, for at most about ``budget`` seconds.
+
+    One socket read at a time (``read1``), so an error body that drips in a byte at a time
+    cannot hold an export past its time bound: ``raw.read(n)`` would wait for all n bytes.
+    """
+    raw = response.raw
+    read = getattr(raw, "read1", None) or raw.read  # read1: urllib3 >= 2.3
+    stop = now() + budget
+    head = b""
+    while len(head) < EXCERPT_BYTES and now() < stop:
+        data = read(EXCERPT_BYTES - len(head), decode_content=True)
+        if not data:
+            break
+        head += data
+    return head
 
 
 def _as_list(body: Any, path: str) -> list[dict[str, Any]]:

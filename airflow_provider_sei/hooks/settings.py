@@ -55,9 +55,19 @@ class ConnectionSettings:
         if scheme.lower() not in AUTH_SCHEMES:
             raise SEIInvalidRequestError("auth_scheme", scheme, " or ".join(AUTH_SCHEMES))
         defaults = RetryPolicy()
+        backoff_max = extra.number("backoff_max", defaults.backoff_max, minimum=1)
+        # Not in the form (an advanced setting): the first wait, doubled on every retry.
+        backoff_initial = extra.number("backoff_initial", defaults.backoff_initial, minimum=0.001)
+        if backoff_initial > backoff_max:
+            raise SEIInvalidRequestError(
+                "backoff_initial",
+                backoff_initial,
+                f"a number of seconds <= backoff_max ({backoff_max:g})",
+            )
         policy = RetryPolicy(
             max_retries=extra.integer("max_retries", defaults.max_retries, minimum=0),
-            backoff_max=extra.number("backoff_max", defaults.backoff_max, minimum=1),
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
             max_elapsed=extra.number("max_elapsed", defaults.max_elapsed, minimum=1),
         )
         return cls(
