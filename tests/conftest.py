@@ -63,6 +63,16 @@ def airflow_db() -> str:
     return os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
 
 
+def dagbag_api() -> tuple[Any, Any]:
+    """``(DagBag, sync_bag_to_db)``: in ``airflow.dag_processing.dagbag`` since Airflow 3.2,
+    in ``airflow.models.dagbag`` on 3.1 (same signatures for what the tests use)."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef]
+    return DagBag, sync_bag_to_db
+
+
 class DagRunner:
     """Runs DAGs built inside tests for real, with ``dag.test()``; see the ``run_dag`` fixture."""
 
@@ -75,8 +85,8 @@ class DagRunner:
             one, like an asset-triggered run: ``run_after`` (default: now) then drives it.
         """
         from airflow.dag_processing.bundles.manager import DagBundlesManager
-        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
 
+        DagBag, sync_bag_to_db = dagbag_api()
         DagBundlesManager().sync_bundles_to_db()
         bag = DagBag(collect_dags=False)
         bag.bag_dag(dag)

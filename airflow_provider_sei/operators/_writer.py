@@ -34,7 +34,11 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._ ()+=@-]+")
 
 def build_path(uri: str, conn_id: str | None) -> ObjectStoragePath:
     """The ``ObjectStoragePath`` of a rendered destination string (its conn id may be inline)."""
-    return ObjectStoragePath(uri, conn_id=conn_id or None)
+    if conn_id:
+        return ObjectStoragePath(uri, conn_id=conn_id)
+    # Airflow 3.1: an explicit ``conn_id=None`` lands in storage_options first and hides the
+    # conn id inside the URI (``s3://aws_conn@bucket/key``); so pass it only when there is one.
+    return ObjectStoragePath(uri)
 
 
 def conn_id_of(path: ObjectStoragePath) -> str | None:
@@ -66,10 +70,20 @@ def is_dir(path: ObjectStoragePath) -> bool:
 
 
 def public_uri(path: ObjectStoragePath) -> str:
-    """The path as a URI without the connection id (``s3://bucket/key.csv``)."""
-    if conn_id_of(path) is None:
-        return str(path)
-    return f"{path.protocol}://{path.path}"
+    """The path as a URI without the connection id (``s3://bucket/key.csv``).
+
+    Built from the protocol and the store's path rather than ``str(path)``, which differs
+    between Airflow versions: 3.1 (universal_pathlib 0.2) prints ``memory:///bucket/key`` and
+    ``http://http://host/key`` where 3.2+ prints ``memory://bucket/key`` and
+    ``http://host/key``. The result is the same on every supported version.
+    """
+    key = path.path
+    if "://" in key:  # http(s): fsspec keeps the whole URL as the path
+        return key
+    protocol = path.protocol or "file"
+    if protocol == "memory":
+        key = key.lstrip("/")  # the memory store roots every path at "/"
+    return f"{protocol}://{key}"
 
 
 def safe_filename(name: str | None) -> str | None:

@@ -23,6 +23,7 @@ from airflow_provider_sei.operators._writer import (
     build_path,
     conn_id_of,
     exists,
+    fs_of,
     is_dir,
     public_uri,
     safe_filename,
@@ -349,8 +350,19 @@ def _resolve_destination(
             "destination", destination, "a URI such as s3://bucket/key.csv or file:///dir/"
         )
     uri = destination.strip()
+    scheme, separator, rest = uri.partition("://")
+    if not (separator and scheme and rest.strip("/")) and not uri.startswith("/"):
+        # A rendered None, a relative path or a bare "file://" would land in the worker's
+        # current directory: a URI must name its scheme and a location.
+        raise SEIInvalidRequestError(
+            "destination", destination, "a URI with a scheme and a path, such as "
+            "s3://bucket/key.csv or file:///dir/ (not a relative path or a rendered None)"
+        )  # fmt: skip
     try:
         path = build_path(uri, conn_id)
+        # Airflow 3.1 builds a path of any scheme and fails only once its filesystem is asked
+        # for (3.2+ fails above): ask now, so an unknown scheme fails here on every version.
+        fs_of(path)
     except Exception as err:  # unknown scheme, missing provider, malformed URI
         raise SEIInvalidRequestError(
             "destination", uri, f"a URI ObjectStoragePath supports ({err})"
