@@ -24,9 +24,9 @@ from airflow_provider_sei.exceptions import (
     SEITimeoutError,
 )
 
-CSV_CONTENT_TYPES = frozenset(
-    {"text/csv", "application/csv", "text/plain", "application/octet-stream"}
-)
+CSV_CONTENT_TYPES = frozenset({"text/csv", "application/csv"})
+#: Types a CSV may also come as; such a body is accepted unless it starts like HTML or JSON.
+LOOSE_CONTENT_TYPES = frozenset({"text/plain", "application/octet-stream"})
 EXCERPT_BYTES = 2048
 _EXCERPT_CHARS = 300
 DEFAULT_CHUNK_SIZE = 1 << 20
@@ -75,6 +75,7 @@ class ReportStream:
         self.content_type = response.headers.get("Content-Type", "")
         self.content_length = _content_length(response)
         self.bytes_read = 0
+        self._head = b""  # bytes read to sniff the body, handed out first by iter_chunks
 
     @classmethod
     def open(
@@ -86,15 +87,20 @@ class ReportStream:
     ) -> ReportStream:
         """Wrap ``response``; raise ``SEIResponseError`` when its body is not a CSV report.
 
-        A 0-byte body is an empty report whatever its type. Any other body must be CSV-like:
-        an HTML or JSON page (a login page, a proxy's error, an API error sent with 200) is
-        rejected with a short excerpt, and not retried.
+        A 0-byte body is an empty report whatever its type. Any other body must be CSV: an
+        HTML or JSON page (a login page, a proxy's error, an API error sent with 200) is
+        rejected with a short excerpt, and not retried, also when it comes as ``text/plain``
+        or ``application/octet-stream``.
         """
         stream = cls(response, deadline=deadline, redact=redact)
-        if media_type(stream.content_type) in CSV_CONTENT_TYPES or stream.content_length == 0:
+        kind = media_type(stream.content_type)
+        if kind in CSV_CONTENT_TYPES or stream.content_length == 0:
             return stream
         head = stream._read(EXCERPT_BYTES)
         if not head:
+            return stream
+        if kind in LOOSE_CONTENT_TYPES and not _looks_like_markup(head):
+            stream._head = head
             return stream
         stream.close()
         raise SEIResponseError(
@@ -109,7 +115,7 @@ class ReportStream:
             connection broke mid-body.
         :raises SEIError: the deadline passed (the total time bound, ``max_elapsed``).
         """
-        buffer = bytearray()
+        buffer, self._head = bytearray(self._head), b""
         while data := self._read(chunk_size - len(buffer)):
             if not buffer and len(data) >= chunk_size:
                 yield data  # a whole chunk in one read: no copies
@@ -186,6 +192,11 @@ def parse_filename(content_disposition: str | None) -> str | None:
     name = str(collapse_rfc2231_value(value))
     name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
     return name if name not in ("", ".", "..") else None
+
+
+def _looks_like_markup(head: bytes) -> bool:
+    """Whether a body starts like an HTML/XML page or a JSON document rather than a CSV."""
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"<", b"{", b"[")
 
 
 def media_type(content_type: str | None) -> str:

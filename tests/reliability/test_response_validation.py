@@ -82,11 +82,6 @@ def test_response_is_validated(case, tiny_server, run_dag, recorder, tmp_path):
         assert target.read_bytes() == PREVIOUS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: text/plain is accepted as CSV and an HTML page has no commas, so it "
-    "passes as a 1-column report; fix proposed for hooks/stream.py (sniff loosely typed bodies)",
-)
 def test_an_html_page_labelled_text_plain_is_rejected(tiny_server, run_dag, recorder, tmp_path):
     page = b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\n<body>Sign in</body>\n"
     tiny_server.reply = Reply(page, "text/plain")
