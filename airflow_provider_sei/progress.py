@@ -5,15 +5,8 @@ once per call and logs only when ``interval`` seconds have passed, so it costs n
 measurable per 1 MiB chunk. :class:`FanoutProgress` does the same for a fan-out, from many
 threads: teams done / total, failures, bytes and rows.
 
-Hooking it into a write loop is three lines::
-
-    progress = ExportProgress(self.log, uri)
-    for chunk in stream.iter_chunks():
-        sink.write(chunk); stats.feed(chunk)
-        progress.update(len(chunk), stats.rows)
-    progress.finish()
-
-or wrap the sink: ``ProgressWriter(sink, progress)``.
+The report operators hand one to their ``AtomicWriter``, whose sink calls ``update`` with
+every chunk written.
 """
 
 from __future__ import annotations
@@ -93,22 +86,6 @@ class ExportProgress:
         rate = self.bytes / elapsed if elapsed > 0 else 0.0
         parts.append(f"{_mib(rate)}/s")
         return ", ".join(parts)
-
-
-class ProgressWriter:
-    """A binary sink that reports every write to an :class:`ExportProgress`."""
-
-    def __init__(self, sink: Any, progress: ExportProgress) -> None:
-        self._sink = sink
-        self._progress = progress
-
-    def write(self, data: bytes) -> int:
-        written = self._sink.write(data)
-        self._progress.update(len(data))
-        return written if written is not None else len(data)
-
-    def __getattr__(self, name: str) -> Any:  # flush, close, ... go to the real sink
-        return getattr(self._sink, name)
 
 
 class FanoutProgress:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 
 import pytest
 
-from airflow_provider_sei.progress import ExportProgress, FanoutProgress, ProgressWriter
+from airflow_provider_sei.progress import ExportProgress, FanoutProgress
 
 
 class Clock:
@@ -51,17 +50,6 @@ def test_export_progress_reset_starts_over(log: logging.Logger) -> None:
     clock.now = 3.0
     progress.reset()
     assert (progress.bytes, progress.rows, progress.started) == (0, None, 3.0)
-
-
-def test_progress_writer_counts_what_it_writes(log: logging.Logger) -> None:
-    clock = Clock()
-    progress = ExportProgress(log, "x", clock=clock)
-    sink = io.BytesIO()
-    writer = ProgressWriter(sink, progress)
-    assert writer.write(b"abc") == 3
-    writer.write(b"de")
-    writer.flush()  # delegated
-    assert (sink.getvalue(), progress.bytes) == (b"abcde", 5)
 
 
 def test_fanout_progress_counts_from_threads_and_logs_failures(

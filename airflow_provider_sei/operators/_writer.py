@@ -23,6 +23,7 @@ from fsspec import AbstractFileSystem, filesystem
 from fsspec.spec import AbstractBufferedFile
 
 from airflow_provider_sei.csvstats import CSVStats
+from airflow_provider_sei.progress import ExportProgress
 
 log = logging.getLogger(__name__)
 
@@ -98,15 +99,21 @@ def safe_filename(name: str | None) -> str | None:
 class _Sink:
     """What the hook writes chunks to: the temporary file, counting the CSV on the way."""
 
-    __slots__ = ("_handle", "_stats")
+    __slots__ = ("_handle", "_progress", "_stats")
 
-    def __init__(self, handle: BinaryIO, stats: CSVStats) -> None:
+    def __init__(
+        self, handle: BinaryIO, stats: CSVStats, progress: ExportProgress | None = None
+    ) -> None:
         self._handle = handle
         self._stats = stats
+        self._progress = progress
 
     def write(self, chunk: bytes) -> int:
         self._stats.feed(chunk)
-        return self._handle.write(chunk)
+        written = self._handle.write(chunk)
+        if self._progress is not None:
+            self._progress.update(len(chunk), self._stats.rows)
+        return written
 
 
 class AtomicWriter:
@@ -114,23 +121,32 @@ class AtomicWriter:
 
     :param folder: the folder the report ends up in (the temporary file goes there too).
     :param stats: the CSV counter to feed; reset on each attempt.
+    :param progress: logs bytes and rows so far at a steady interval; reset on each attempt.
     """
 
-    def __init__(self, folder: ObjectStoragePath, stats: CSVStats) -> None:
+    def __init__(
+        self,
+        folder: ObjectStoragePath,
+        stats: CSVStats,
+        progress: ExportProgress | None = None,
+    ) -> None:
         self.folder = folder
         self.stats = stats
+        self.progress = progress
         self.temp = folder / f".sei-export.{uuid.uuid4().hex}.tmp"
 
     @contextlib.contextmanager
     def open_sink(self) -> Iterator[_Sink]:
         """A fresh, empty temporary file: the hook calls this once per attempt."""
         self.stats.reset()
+        if self.progress is not None:
+            self.progress.reset()
         fs = fs_of(self.temp)
         if self.folder.protocol not in _FLAT_STORES:
             fs.makedirs(self.folder.path, exist_ok=True)
         handle = fs.open(self.temp.path, "wb")
         try:
-            yield _Sink(handle, self.stats)
+            yield _Sink(handle, self.stats, self.progress)
         except BaseException:
             _abort(handle)
             raise

@@ -28,6 +28,7 @@ from airflow_provider_sei.operators._writer import (
     public_uri,
     safe_filename,
 )
+from airflow_provider_sei.progress import DEFAULT_INTERVAL, ExportProgress
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -51,6 +52,8 @@ _COMMON_DOC = """
     :param overwrite: replace an existing destination file. With False, an existing file fails
         the task before any request (for a folder destination, once the filename is known,
         before anything is moved into place). (templated)
+    :param progress_interval: seconds between two progress lines (bytes and rows so far, and
+        the rate) while a report streams.
 
     **Date range.** ``date_start`` / ``date_end`` win when given, each on its own. Otherwise,
     in the DAG's timezone: from the date of ``data_interval_start`` to the day before
@@ -94,6 +97,7 @@ class _SEIReportOperator(BaseOperator):
         sei_conn_id: str = "sei_default",
         if_empty: str = "write",
         overwrite: bool | str = True,
+        progress_interval: float = DEFAULT_INTERVAL,
         **kwargs: Any,
     ) -> None:
         if isinstance(destination, Asset):
@@ -111,6 +115,7 @@ class _SEIReportOperator(BaseOperator):
         self.sei_conn_id = sei_conn_id
         self.if_empty = if_empty
         self.overwrite = overwrite
+        self.progress_interval = progress_interval
 
     def build_request(self, date_start: date, date_end: date) -> ReportRequest:
         raise NotImplementedError
@@ -135,7 +140,10 @@ class _SEIReportOperator(BaseOperator):
         if target is not None and not overwrite:
             _refuse_existing(target)
 
-        writer = AtomicWriter(folder, CSVStats())
+        progress = ExportProgress(
+            self.log, public_uri(target or folder), interval=self.progress_interval
+        )
+        writer = AtomicWriter(folder, CSVStats(), progress)
         try:
             result = SEIHook(sei_conn_id=self.sei_conn_id).export_report(request, writer.open_sink)
             writer.stats.finish()

@@ -7,6 +7,7 @@ against the in-process emulator; ``test_reports_runs.py`` runs real DAGs with ``
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -337,6 +338,18 @@ def test_xcom_summary(sei_conn, sei_emulator, tmp_path):
     }
     assert result["rows"] > 0
     assert leftovers(tmp_path) == []
+
+
+def test_progress_is_logged_while_streaming(sei_conn, sei_emulator, tmp_path, caplog, capsys):
+    op = team(tmp_path, progress_interval=0)
+    assert team(tmp_path).progress_interval == 10.0
+    with caplog.at_level(logging.INFO):
+        result = execute(op)
+    output = caplog.text + capsys.readouterr().out
+    line = next(line for line in output.splitlines() if "so far" in line)
+    assert f"file://{tmp_path}/team.csv" in line
+    assert f"{result['rows']:,} rows" in line
+    assert "MiB/s" in line
 
 
 def test_folder_destination_takes_the_server_filename(sei_conn, sei_emulator, tmp_path):
