@@ -11,6 +11,7 @@ a number, dates as ``yyyy-MM-dd``, metric names in upper case.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -109,12 +110,14 @@ def parse_bool(field: str, value: Any) -> bool:
 def parse_metrics(field: str, value: MetricsLike, category: Category) -> tuple[str, ...] | None:
     """Upper-case metric names of ``category``; None stays None, ``[]`` means all of them.
 
-    A comma-separated string is accepted as a list. Duplicates are dropped, order is kept.
+    A string is accepted as a list: comma-separated names, or a list as Jinja renders one
+    (``"['PR_VELOCITY', 'CODING_DAYS']"``, without ``render_template_as_native_obj``).
+    Duplicates are dropped, order is kept.
     """
     if value is None:
         return None
     if isinstance(value, str):
-        value = [part for part in value.split(",") if part.strip()]
+        value = _split_names(field, value, category)
     if not isinstance(value, Iterable) or isinstance(value, (bytes, dict)):
         raise SEIInvalidRequestError(field, value, f"a list of {_metrics_allowed(category)}")
     names: list[str] = []
@@ -125,6 +128,19 @@ def parse_metrics(field: str, value: MetricsLike, category: Category) -> tuple[s
         if metric.name not in names:
             names.append(metric.name)
     return tuple(names)
+
+
+def _split_names(field: str, text: str, category: Category) -> list[Any]:
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            names = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            raise SEIInvalidRequestError(
+                field, text, f"a list of {_metrics_allowed(category)}"
+            ) from None
+        return list(names)
+    return [part for part in text.split(",") if part.strip()]
 
 
 def _wrong_metric_hint(item: Any, category: Category) -> str:

@@ -114,6 +114,22 @@ def test_comma_separated_string_is_a_list():
 
 
 @pytest.mark.parametrize(
+    "rendered", ["['pr_velocity', 'CODING_DAYS']", '["PR_VELOCITY","coding_days"]']
+)
+def test_a_list_rendered_to_a_string_is_a_list(rendered):
+    request = ContributorReportRequest.build(**CONTRIB, metrics=rendered)
+    assert request.metrics == ("PR_VELOCITY", "CODING_DAYS")
+    assert ContributorReportRequest.build(**CONTRIB, metrics="[]").metrics == ()
+
+
+@pytest.mark.parametrize("rendered", ["['PR_VELOCITY'", "[PR_VELOCITY]", "['PR_VELOCITY', 'NOPE']"])
+def test_a_broken_rendered_list_names_the_field(rendered):
+    with pytest.raises(SEIInvalidRequestError, match="metrics") as info:
+        ContributorReportRequest.build(**CONTRIB, metrics=rendered)
+    assert "PR_VELOCITY" in str(info.value)
+
+
+@pytest.mark.parametrize(
     "value",
     [
         "2024-02-29",
