@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import posixpath
+import queue
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -96,24 +98,62 @@ def safe_filename(name: str | None) -> str | None:
     return base or None
 
 
+class _WriteBehind:
+    """Writes chunks to ``handle`` from a thread of its own, at most ``depth`` chunks behind.
+
+    File and network writes release the GIL; counting the CSV does not. Writing behind lets
+    the two overlap instead of taking turns (about a third off a 1 GiB local export, see
+    docs/benchmarks.md). Memory stays bounded: ``write`` blocks while ``depth`` chunks wait.
+    """
+
+    def __init__(self, handle: BinaryIO, depth: int = 4) -> None:
+        self._handle = handle
+        self._queue: queue.Queue[bytes | None] = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sei-write-behind", daemon=True)
+        self._thread.start()
+
+    def write(self, chunk: bytes) -> None:
+        self._raise_error()
+        self._queue.put(chunk)
+
+    def finish(self) -> None:
+        """Wait until every chunk is written; raise the error a write met, if any."""
+        self._queue.put(None)
+        self._thread.join()
+        self._raise_error()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:  # after an error, drain without writing
+                try:
+                    self._handle.write(chunk)
+                except BaseException as exc:
+                    self._error = exc
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+
 class _Sink:
     """What the hook writes chunks to: the temporary file, counting the CSV on the way."""
 
-    __slots__ = ("_handle", "_progress", "_stats")
+    __slots__ = ("_progress", "_stats", "_writer")
 
     def __init__(
-        self, handle: BinaryIO, stats: CSVStats, progress: ExportProgress | None = None
+        self, writer: _WriteBehind, stats: CSVStats, progress: ExportProgress | None = None
     ) -> None:
-        self._handle = handle
+        self._writer = writer
         self._stats = stats
         self._progress = progress
 
     def write(self, chunk: bytes) -> int:
+        self._writer.write(chunk)  # written by the writer's thread while this one counts
         self._stats.feed(chunk)
-        written = self._handle.write(chunk)
         if self._progress is not None:
             self._progress.update(len(chunk), self._stats.rows)
-        return written
+        return len(chunk)
 
 
 class AtomicWriter:
@@ -145,9 +185,13 @@ class AtomicWriter:
         if self.folder.protocol not in _FLAT_STORES:
             fs.makedirs(self.folder.path, exist_ok=True)
         handle = fs.open(self.temp.path, "wb")
+        writer = _WriteBehind(handle)
         try:
-            yield _Sink(handle, self.stats, self.progress)
+            yield _Sink(writer, self.stats, self.progress)
+            writer.finish()
         except BaseException:
+            with contextlib.suppress(BaseException):
+                writer.finish()  # stop the thread; the first error is what counts
             _abort(handle)
             raise
         handle.close()
