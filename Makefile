@@ -10,18 +10,20 @@ export PYTHONDONTWRITEBYTECODE := 1
 .PHONY: test test-31 lint format typecheck demo bench emulator constraints clean
 
 # A venv with uv in it, then the pinned set plus the package (editable) with its test extras.
-# Re-run when the project or its pins change.
-$(VENV)/.installed: pyproject.toml constraints/airflow-3.3.txt
+# Re-run when the project or its pins change. Bytecode is compiled at install: these machines
+# set PYTHONDONTWRITEBYTECODE=1, and without .pyc files every `airflow` process (the demo's
+# `airflow dags test`, the benchmarks' children) compiles Airflow again on import.
+$(VENV)/.installed: pyproject.toml constraints/airflow-3.3.txt Makefile
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python \
+	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(VENV)/bin/python \
 		-c constraints/airflow-3.3.txt -e ".[test]"
 	touch $@
 
-$(VENV31)/.installed: pyproject.toml constraints/airflow-3.1.txt
+$(VENV31)/.installed: pyproject.toml constraints/airflow-3.1.txt Makefile
 	test -x $(VENV31)/bin/python || $(PYTHON) -m venv $(VENV31)
 	$(VENV31)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(VENV31)/bin/uv pip install --quiet --python $(VENV31)/bin/python \
+	$(VENV31)/bin/uv pip install --quiet --compile-bytecode --python $(VENV31)/bin/python \
 		-c constraints/airflow-3.1.txt -e ".[test]"
 	touch $@
 

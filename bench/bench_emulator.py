@@ -54,7 +54,8 @@ def stream(url: str, body: dict) -> tuple[int, int, float]:
     return size, rows, time.perf_counter() - start
 
 
-def main() -> None:
+def measure() -> list[str]:
+    """The emulator's own numbers, as the rows of a Markdown table."""
     out = ["| measurement | value |", "| --- | --- |"]
     for calc in ("MEAN", "P95"):
         with SEIEmulator(port=0, teams=1000) as emu:
@@ -94,6 +95,11 @@ def main() -> None:
     out.append(f"| 5000-team yearly contributor export, root | {seconds:.2f} s, {rows - 1:,} rows, "
                f"{size:,} bytes |")  # fmt: skip
     out.append(f"| server peak RSS idle -> after that export | {idle:.0f} MiB -> {after:.0f} MiB |")
+    return out
+
+
+def main() -> None:
+    out = measure()
     print(f"SEI emulator benchmark (python {sys.version.split()[0]}, {os.cpu_count()} cores)\n")
     print("\n".join(out))
 
