@@ -24,7 +24,7 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,15 +154,20 @@ def sei_emulator(_sei_emulator_server: Any) -> Iterator[Any]:
 
 @dataclass
 class SEIConnection:
-    """The ``sei_default`` connection as an env var; ``set(**extras)`` changes its extras."""
+    """The ``sei_default`` connection as an env var; ``set(**extras)`` changes its extras.
+
+    ``defaults`` are the extras every ``set()`` starts from; an extra set to None is left out.
+    """
 
     base_url: str
     api_key: str
+    defaults: dict[str, Any] = field(default_factory=dict)
     conn_id: str = "sei_default"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def set(self, **extra: Any) -> SEIConnection:
-        self.extra = dict(extra)
+        merged = {**self.defaults, **extra}
+        self.extra = {key: value for key, value in merged.items() if value is not None}
         os.environ[SEI_CONN_ENV] = json.dumps(
             {
                 "conn_type": "harness_sei",
@@ -175,10 +180,20 @@ class SEIConnection:
 
 
 @pytest.fixture
-def sei_conn(sei_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> SEIConnection:
-    """``sei_default`` pointing at the emulator, with no extras (the hook's defaults)."""
+def make_sei_conn(monkeypatch: pytest.MonkeyPatch) -> Callable[..., SEIConnection]:
+    """``make_sei_conn(base_url, api_key, **default_extras)`` points ``sei_default`` at a server."""
     monkeypatch.delenv(SEI_CONN_ENV, raising=False)  # restored after the test
-    return SEIConnection(base_url=sei_emulator.base_url, api_key=_emulator_key(sei_emulator)).set()
+
+    def make(base_url: str, api_key: str, **defaults: Any) -> SEIConnection:
+        return SEIConnection(base_url=base_url, api_key=api_key, defaults=defaults).set()
+
+    return make
+
+
+@pytest.fixture
+def sei_conn(sei_emulator: Any, make_sei_conn: Callable[..., SEIConnection]) -> SEIConnection:
+    """``sei_default`` pointing at the emulator, with no extras (the hook's defaults)."""
+    return make_sei_conn(sei_emulator.base_url, _emulator_key(sei_emulator))
 
 
 def _emulator_key(emulator: Any) -> str:

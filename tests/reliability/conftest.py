@@ -18,8 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -29,7 +28,6 @@ from .helpers import (
     RESULTS_ENV,
     SECRET_KEY,
     SECRET_PART,
-    SEI_CONN_ENV,
     Recorder,
 )
 
@@ -72,32 +70,10 @@ def emu(rel_emulator: Any) -> Iterator[Any]:
     rel_emulator.set_faults(Faults())
 
 
-@dataclass
-class RelConnection:
-    """``sei_default`` pointing at ``rel_emulator``; ``set(**extras)`` overrides fast extras."""
-
-    base_url: str
-    api_key: str = SECRET_KEY
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def set(self, **extra: Any) -> RelConnection:
-        self.extra = {**FAST_EXTRAS, **extra}
-        self.extra = {k: v for k, v in self.extra.items() if v is not None}
-        os.environ[SEI_CONN_ENV] = json.dumps(
-            {
-                "conn_type": "harness_sei",
-                "host": self.base_url,
-                "password": self.api_key,
-                "extra": self.extra,
-            }
-        )
-        return self
-
-
 @pytest.fixture
-def rel_conn(emu: Any, monkeypatch: pytest.MonkeyPatch) -> RelConnection:
-    monkeypatch.delenv(SEI_CONN_ENV, raising=False)  # restored after the test
-    return RelConnection(base_url=emu.base_url).set()
+def rel_conn(emu: Any, make_sei_conn: Callable[..., Any]) -> Any:
+    """``sei_default`` pointing at ``rel_emulator``, with fast retries; ``set(**extras)``."""
+    return make_sei_conn(emu.base_url, SECRET_KEY, **FAST_EXTRAS)
 
 
 @pytest.fixture
@@ -120,7 +96,7 @@ def _tiny_server() -> Iterator[Any]:
 
 
 @pytest.fixture
-def tiny_server(_tiny_server: Any, rel_conn: RelConnection) -> Any:
+def tiny_server(_tiny_server: Any, rel_conn: Any) -> Any:
     """``tiny_server.py``'s server, with ``sei_default`` (fast retries) pointing at it."""
     _tiny_server.hits = 0
     rel_conn.base_url = _tiny_server.url
