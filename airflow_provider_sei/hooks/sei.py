@@ -393,10 +393,14 @@ class SEIHook(BaseHook):
         return ReportStream.open(response, deadline=deadline, redact=self._redact)
 
     def _get_list(self, path: str) -> list[dict[str, Any]]:
+        deadline = now() + self.retry_policy.max_elapsed
+
         def attempt() -> Any:
             with self._send("GET", path, accept="application/json") as response:
+                # Read like a report: a body that drips cannot outlast max_elapsed.
+                body = ReportStream(response, deadline=deadline, redact=self._redact)
                 try:
-                    return json.loads(response.content)
+                    return json.loads(b"".join(body.iter_chunks()))
                 except ValueError:
                     raise SEIResponseError(f"GET {path} did not answer with JSON") from None
 

@@ -483,6 +483,18 @@ def test_slow_drip_stopped_by_max_elapsed(server, make_conn, monkeypatch):
     assert len(server.requests) == 1
 
 
+def test_a_dripping_org_tree_listing_is_stopped_by_max_elapsed(server, make_conn, monkeypatch):
+    server.script(server.drip(b'[{"refId": 1, "name": "Root"}', total=10_000))
+    hook = SEIHook(make_conn(host=server.url), retry_policy=RetryPolicy(max_elapsed=100))
+    clock = iter([0.0] + [1000.0] * 10)  # the deadline is 100 s after the first reading
+    monkeypatch.setattr(stream_module, "now", lambda: next(clock))
+    monkeypatch.setattr("airflow_provider_sei.hooks.sei.now", stream_module.now)
+
+    with pytest.raises(SEIError, match="max_elapsed"):
+        hook.list_org_tree_teams(1)
+    assert len(server.requests) == 1
+
+
 # --- secrets -----------------------------------------------------------------------------
 
 
