@@ -244,7 +244,9 @@ def test_a_429_slows_every_worker_and_the_hook_retries_it(
     assert summary["failed"] == []
     assert summary["throttled"] == 1
     assert limiter.throttled == 1
-    assert [r.status for r in sei_emulator.requests] == [429, 200, 200, 200]
+    # The emulator records a request when its response ends, and the workers run at once:
+    # the scripted 429 goes to whichever request arrives first, but may be recorded second.
+    assert sorted(r.status for r in sei_emulator.requests) == [200, 200, 200, 429]
 
 
 def test_requests_per_minute_none_means_no_limiter(
