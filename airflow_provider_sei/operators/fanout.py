@@ -21,6 +21,7 @@ from airflow_provider_sei.merge import merge_csv
 from airflow_provider_sei.models import TeamReportRequest, parse_bool, parse_team_ref_id
 from airflow_provider_sei.operators._dates import resolve_date_range
 from airflow_provider_sei.operators._writer import AtomicWriter, build_path, public_uri
+from airflow_provider_sei.operators.reports import team_request
 from airflow_provider_sei.progress import DEFAULT_INTERVAL, FanoutProgress
 
 if TYPE_CHECKING:
@@ -276,15 +277,12 @@ class SEIMultiTeamReportOperator(BaseOperator):
         return teams
 
     def _request(self, team: Team, start: date, end: date) -> TeamReportRequest:
-        return TeamReportRequest.build(
+        return team_request(
+            self,
             collection_id=str(team.ref_id),
             team_ref_id=team.ref_id,
             date_start=start,
             date_end=end,
-            granularity=self.granularity,
-            productivity_metrics=self.productivity_metrics,
-            efficiency_metrics=self.efficiency_metrics,
-            calculation_type=self.calculation_type,
         )
 
     def _export_team(self, run: _Run, job: _Job) -> Outcome:

@@ -261,15 +261,12 @@ class SEITeamReportOperator(_SEIReportOperator):
         self.calculation_type = calculation_type
 
     def build_request(self, date_start: date, date_end: date) -> TeamReportRequest:
-        return TeamReportRequest.build(
+        return team_request(
+            self,
             collection_id=self.collection_id,
+            team_ref_id=self.team_ref_id,
             date_start=date_start,
             date_end=date_end,
-            granularity=self.granularity,
-            team_ref_id=self.team_ref_id,
-            productivity_metrics=self.productivity_metrics,
-            efficiency_metrics=self.efficiency_metrics,
-            calculation_type=self.calculation_type,
         )
 
 
@@ -334,6 +331,25 @@ class SEIContributorReportOperator(_SEIReportOperator):
             include_ratings=self.include_ratings,
             metrics=self.metrics,
         )
+
+
+def team_request(
+    operator: Any, *, collection_id: Any, team_ref_id: Any, date_start: date, date_end: date
+) -> TeamReportRequest:
+    """The team report request for one team, with ``operator``'s granularity and metrics.
+
+    Shared by the team operator and the multi-team fan-out, which asks it once per team.
+    """
+    return TeamReportRequest.build(
+        collection_id=collection_id,
+        date_start=date_start,
+        date_end=date_end,
+        granularity=operator.granularity,
+        team_ref_id=team_ref_id,
+        productivity_metrics=operator.productivity_metrics,
+        efficiency_metrics=operator.efficiency_metrics,
+        calculation_type=operator.calculation_type,
+    )
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -469,12 +469,17 @@ def test_stream_report_retries_before_the_body(server, hook):
     assert len(server.requests) == 2
 
 
-def test_slow_drip_stopped_by_max_elapsed(server, make_conn, monkeypatch):
-    server.script(server.drip(b"team,value\n", total=10_000))
+def _hook_whose_clock_jumps_past_max_elapsed(server, make_conn, monkeypatch):
     hook = SEIHook(make_conn(host=server.url), retry_policy=RetryPolicy(max_elapsed=100))
     clock = iter([0.0] + [1000.0] * 10)  # the deadline is 100 s after the first reading
     monkeypatch.setattr(stream_module, "now", lambda: next(clock))
     monkeypatch.setattr("airflow_provider_sei.hooks.sei.now", stream_module.now)
+    return hook
+
+
+def test_slow_drip_stopped_by_max_elapsed(server, make_conn, monkeypatch):
+    server.script(server.drip(b"team,value\n", total=10_000))
+    hook = _hook_whose_clock_jumps_past_max_elapsed(server, make_conn, monkeypatch)
 
     with pytest.raises(SEIError, match="max_elapsed") as info:
         hook.export_report(team_request(), Sinks())
@@ -485,10 +490,7 @@ def test_slow_drip_stopped_by_max_elapsed(server, make_conn, monkeypatch):
 
 def test_a_dripping_org_tree_listing_is_stopped_by_max_elapsed(server, make_conn, monkeypatch):
     server.script(server.drip(b'[{"refId": 1, "name": "Root"}', total=10_000))
-    hook = SEIHook(make_conn(host=server.url), retry_policy=RetryPolicy(max_elapsed=100))
-    clock = iter([0.0] + [1000.0] * 10)  # the deadline is 100 s after the first reading
-    monkeypatch.setattr(stream_module, "now", lambda: next(clock))
-    monkeypatch.setattr("airflow_provider_sei.hooks.sei.now", stream_module.now)
+    hook = _hook_whose_clock_jumps_past_max_elapsed(server, make_conn, monkeypatch)
 
     with pytest.raises(SEIError, match="max_elapsed"):
         hook.list_org_tree_teams(1)
