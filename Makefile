@@ -13,18 +13,18 @@ export PYTHONDONTWRITEBYTECODE := 1
 # Re-run when the project or its pins change. Bytecode is compiled at install: these machines
 # set PYTHONDONTWRITEBYTECODE=1, and without .pyc files every `airflow` process (the demo's
 # `airflow dags test`, the benchmarks' children) compiles Airflow again on import.
-$(VENV)/.installed: pyproject.toml constraints/airflow-3.3.txt Makefile
+$(VENV)/.installed: pyproject.toml emulator/pyproject.toml constraints/airflow-3.3.txt Makefile
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(VENV)/bin/python \
-		-c constraints/airflow-3.3.txt -e ".[test]"
+		-c constraints/airflow-3.3.txt -e ".[test]" -e ./emulator
 	touch $@
 
-$(VENV31)/.installed: pyproject.toml constraints/airflow-3.1.txt Makefile
+$(VENV31)/.installed: pyproject.toml emulator/pyproject.toml constraints/airflow-3.1.txt Makefile
 	test -x $(VENV31)/bin/python || $(PYTHON) -m venv $(VENV31)
 	$(VENV31)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(VENV31)/bin/uv pip install --quiet --compile-bytecode --python $(VENV31)/bin/python \
-		-c constraints/airflow-3.1.txt -e ".[test]"
+		-c constraints/airflow-3.1.txt -e ".[test]" -e ./emulator
 	touch $@
 
 ## test: lint, then the whole suite on the pinned Airflow 3.3.2
@@ -56,14 +56,14 @@ bench: $(VENV)/.installed
 
 ## emulator: serve the synthetic SEI org on http://127.0.0.1:8080 (Ctrl-C stops it)
 emulator: $(VENV)/.installed
-	$(VENV)/bin/python -m airflow_provider_sei.emulator --port 8080
+	$(VENV)/bin/python -m sei_emulator --port 8080
 
 ## constraints: re-pin from the current venvs (after a deliberate upgrade)
 constraints: $(VENV)/.installed $(VENV31)/.installed
 	$(VENV)/bin/uv pip freeze --python $(VENV)/bin/python \
-		| grep -v -E '^(-e |airflow-provider-sei)' > constraints/airflow-3.3.txt
+		| grep -v -E '^(-e |airflow-provider-sei|harness-sei-emulator)' > constraints/airflow-3.3.txt
 	$(VENV31)/bin/uv pip freeze --python $(VENV31)/bin/python \
-		| grep -v -E '^(-e |airflow-provider-sei)' > constraints/airflow-3.1.txt
+		| grep -v -E '^(-e |airflow-provider-sei|harness-sei-emulator)' > constraints/airflow-3.1.txt
 
 clean:
 	rm -rf $(VENV) $(VENV31) .demo-airflow out .mypy_cache .ruff_cache .hypothesis

@@ -17,8 +17,7 @@ import sys
 import time
 
 import requests
-
-from airflow_provider_sei.emulator import SEIEmulator
+from sei_emulator import SEIEmulator
 
 KEY = {"x-api-key": "sei-emulator-key"}
 REPORTS = "/v2/insights/teams/reports?format=csv"
@@ -35,7 +34,7 @@ def peak_rss_mib(pid: int) -> float:
 
 def cli(*args: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_sei.emulator", "--port", "0",
+        [sys.executable, "-m", "sei_emulator", "--port", "0",
          "--log-level", "WARNING", *args],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -118,8 +118,8 @@ class Emulator:
 
 @contextmanager
 def emulator(*args: str) -> Iterator[Emulator]:
-    """``python -m airflow_provider_sei.emulator --port 0 ARGS`` in its own process."""
-    cmd = [PYTHON, "-m", "airflow_provider_sei.emulator", "--port", "0", "--log-level", "WARNING"]
+    """``python -m sei_emulator --port 0 ARGS`` in its own process."""
+    cmd = [PYTHON, "-m", "sei_emulator", "--port", "0", "--log-level", "WARNING"]
     process = subprocess.Popen(
         [*cmd, *args],
         stdout=subprocess.PIPE,

@@ -1,6 +1,6 @@
 """``make demo``: run every example DAG against a local SEI emulator and show what they wrote.
 
-1. Starts the emulator (``python -m airflow_provider_sei.emulator --port 0``) on a free port.
+1. Starts the emulator (``python -m sei_emulator --port 0``) on a free port.
 2. Points ``sei_default`` at it through ``AIRFLOW_CONN_SEI_DEFAULT``.
 3. Uses a throwaway Airflow home with SQLite in ``.demo-airflow/`` (recreated on each run),
    runs ``airflow db migrate`` once, then ``airflow dags test <dag_id> <date>`` for each DAG
@@ -85,7 +85,7 @@ class Emulator:
 def start_emulator() -> Emulator:
     log = open(HOME / "logs" / "emulator.log", "w")  # noqa: SIM115 - lives as long as the child
     process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_sei.emulator", "--port", "0"],
+        [sys.executable, "-m", "sei_emulator", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,

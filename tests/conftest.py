@@ -132,7 +132,7 @@ def run_dag(airflow_db: str) -> DagRunner:
 
 @pytest.fixture(scope="session")
 def _sei_emulator_server() -> Iterator[Any]:
-    from airflow_provider_sei.emulator import SEIEmulator
+    from sei_emulator import SEIEmulator
 
     emulator = SEIEmulator(port=0).start()
     try:
@@ -144,7 +144,7 @@ def _sei_emulator_server() -> Iterator[Any]:
 @pytest.fixture
 def sei_emulator(_sei_emulator_server: Any) -> Iterator[Any]:
     """The session's emulator with no faults and an empty request log."""
-    from airflow_provider_sei.emulator import Faults
+    from sei_emulator import Faults
 
     _sei_emulator_server.set_faults(Faults())
     _sei_emulator_server.reset()
