@@ -17,14 +17,14 @@ $(VENV)/.installed: pyproject.toml emulator/pyproject.toml constraints/airflow-3
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(VENV)/bin/python \
-		-c constraints/airflow-3.3.txt -e ".[test]" -e ./emulator
+		-c constraints/airflow-3.3.txt -e ".[test]" -e ./emulator --group dev
 	touch $@
 
 $(VENV31)/.installed: pyproject.toml emulator/pyproject.toml constraints/airflow-3.1.txt Makefile
 	test -x $(VENV31)/bin/python || $(PYTHON) -m venv $(VENV31)
 	$(VENV31)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(VENV31)/bin/uv pip install --quiet --compile-bytecode --python $(VENV31)/bin/python \
-		-c constraints/airflow-3.1.txt -e ".[test]" -e ./emulator
+		-c constraints/airflow-3.1.txt -e ".[test]" -e ./emulator --group dev
 	touch $@
 
 ## test: lint, then the whole suite on the pinned Airflow 3.3.2

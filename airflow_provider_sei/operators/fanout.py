@@ -17,11 +17,11 @@ from airflow.sdk import BaseOperator
 from airflow_provider_sei._compat import AirflowException, AirflowFailException
 from airflow_provider_sei.csvstats import CSVStats
 from airflow_provider_sei.exceptions import SEIAPIError, SEIInvalidRequestError
-from airflow_provider_sei.merge import merge_csv
 from airflow_provider_sei.models import TeamReportRequest, parse_bool, parse_team_ref_id
 from airflow_provider_sei.operators._dates import resolve_date_range
 from airflow_provider_sei.operators._writer import AtomicWriter, build_path, public_uri
 from airflow_provider_sei.operators.reports import team_request
+from airflow_provider_sei.output.merge import merge_csv
 from airflow_provider_sei.progress import DEFAULT_INTERVAL, FanoutProgress
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_provider_sei.merge import column_keys, merge_csv, read_header, union_header
+from airflow_provider_sei.output.merge import column_keys, merge_csv, read_header, union_header
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

@@ -1,0 +1,1 @@
+"""What an export writes: the CSV check, extra columns, output formats, atomic writes, merges."""
