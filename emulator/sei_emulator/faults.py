@@ -16,6 +16,12 @@ replaced at runtime with ``set_faults``). Faults apply to every request for a kn
 
 Injected 429s (random, scripted without their own ``retry_after``, or the rate limit) carry
 ``Retry-After: <retry_after>`` only when ``retry_after`` is set; real Harness sends none.
+
+**V2 export jobs** have faults of their own, in ``Faults.jobs``: each *new* export job (not one
+reused for an identical request) takes the next :class:`JobFault` of that list when it is
+created, and keeps it for its whole life (a job that fails, is cancelled, never finishes, or
+whose download is cut short); once the list is used up, jobs behave normally. The per-request
+faults above apply to V2 requests too (a 503 on a poll, a truncated download...).
 """
 
 from __future__ import annotations
@@ -108,6 +114,107 @@ class Fault:
         return cls(FaultKind.DRIP, (("chunk_bytes", chunk_bytes), ("interval_s", interval_s)))
 
 
+class JobOutcome(str, enum.Enum):
+    """How a V2 export job ends (see :class:`JobFault`)."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    NEVER = "never"  # stays PROCESSING forever
+
+
+@dataclass(frozen=True)
+class JobFault:
+    """What goes wrong with one V2 export job; build it with the constructors below.
+
+    The job runs its normal lifecycle (QUEUED, PROCESSING; see ``V2Settings``) and, where it
+    would complete, ends as ``outcome`` instead.
+
+    :param outcome: the job's final state.
+    :param message: the failure's text (``FAILED`` only).
+    :param message_field: the status body's field that carries ``message`` (``"error"`` or
+        ``"message"``).
+    :param cut_fraction: downloads are cut after this fraction of the body (under a full
+        ``Content-Length``), then the connection closes; None = whole downloads.
+    :param cut_times: how many downloads are cut (None = every one); later ones are whole.
+    """
+
+    outcome: JobOutcome = JobOutcome.COMPLETED
+    message: str | None = None
+    message_field: str = "error"
+    cut_fraction: float | None = None
+    cut_times: int | None = None
+
+    @property
+    def label(self) -> str:
+        """How ``emulator.jobs[id].fault`` names it: ``ok``, ``fail``, ``cancel``,
+        ``never_finish`` or ``cut_download:0.5``."""
+        if self.cut_fraction is not None:
+            return f"cut_download:{self.cut_fraction}"
+        return {
+            JobOutcome.COMPLETED: "ok",
+            JobOutcome.FAILED: "fail",
+            JobOutcome.CANCELLED: "cancel",
+            JobOutcome.NEVER: "never_finish",
+        }[self.outcome]
+
+    @classmethod
+    def ok(cls) -> JobFault:
+        """A normal job (a placeholder in a script: this job has no fault)."""
+        return cls()
+
+    @classmethod
+    def fail(cls, message: str = "Export failed: internal error", field: str = "error") -> JobFault:
+        """The job ends ``FAILED`` with ``{field: message}`` in its status body.
+
+        :param message: the failure's text.
+        :param field: ``"error"`` (default) or ``"message"``; no failure field is documented.
+        """
+        if field not in ("error", "message"):
+            raise ValueError('field must be "error" or "message"')
+        return cls(JobOutcome.FAILED, message, field)
+
+    @classmethod
+    def cancel(cls) -> JobFault:
+        """The job ends ``CANCELLED`` (``cancelled`` on the productivity page)."""
+        return cls(JobOutcome.CANCELLED)
+
+    @classmethod
+    def never_finish(cls) -> JobFault:
+        """The job never completes: it answers ``QUEUED``, then ``PROCESSING`` forever."""
+        return cls(JobOutcome.NEVER)
+
+    @classmethod
+    def cut_download(cls, fraction: float = 0.5, times: int | None = 1) -> JobFault:
+        """The job completes, but its download announces the whole ``Content-Length``,
+        sends only ``fraction`` of the body and closes the connection.
+
+        :param fraction: the share of the body sent, in [0, 1).
+        :param times: how many downloads are cut (the first ones); None = every download.
+        """
+        if times is not None and times < 1:
+            raise ValueError("times must be >= 1 (or None)")
+        return cls(cut_fraction=_fraction(fraction), cut_times=times)
+
+    @classmethod
+    def parse(cls, spec: str) -> JobFault:
+        """A job fault from its command-line spelling: ``ok``, ``fail``, ``cancel``,
+        ``never`` (or ``never_finish``), ``cut`` or ``cut:FRACTION``."""
+        name, _, arg = spec.strip().lower().partition(":")
+        if name == "cut" or name == "cut_download":
+            return cls.cut_download(float(arg) if arg else 0.5)
+        makers = {
+            "ok": cls.ok,
+            "fail": cls.fail,
+            "cancel": cls.cancel,
+            "never": cls.never_finish,
+            "never_finish": cls.never_finish,
+        }
+        if name not in makers or arg:
+            raise ValueError(f"unknown job fault {spec!r}: use ok, fail, cancel, never, cut[:F]")
+        return makers[name]()
+
+
 def _fraction(value: float) -> float:
     if not 0.0 <= value < 1.0:
         raise ValueError("fraction must be in [0, 1)")
@@ -128,6 +235,8 @@ class Faults:
         limit. Over it: 429.
     :param retry_after: seconds sent as ``Retry-After`` on injected 429s; None = no header.
     :param script: faults for the next requests, one each, in order; then normal behaviour.
+    :param jobs: faults for the next new V2 export jobs, one each, in order (see
+        :class:`JobFault`); then normal jobs.
     """
 
     latency_ms: int = 0
@@ -138,6 +247,7 @@ class Faults:
     rate_limit_per_minute: int | None = None
     retry_after: int | None = None
     script: list[Fault] = field(default_factory=list)
+    jobs: list[JobFault] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         rates = (self.drop_rate, self.error_rate_429, self.error_rate_503, self.truncate_rate)

@@ -10,10 +10,12 @@ import bisect
 import csv
 import io
 import json
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sei_emulator.faults import Fault
 from sei_emulator.reports import Report, csv_line
 
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -114,12 +116,17 @@ class LargeReportBody(Body):
 
 @dataclass
 class Response:
-    """What to send: status, headers (without framing ones) and body."""
+    """What to send: status, headers (without framing ones) and body.
+
+    :param body_fault: a body fault the endpoint itself asks for (a V2 job's cut download),
+        applied by the HTTP layer like a scripted one.
+    """
 
     status: int
     body: Body = field(default_factory=lambda: BytesBody(b""))
     content_type: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    body_fault: Fault | None = None
 
 
 def json_response(status: int, payload: Any) -> Response:
@@ -129,6 +136,36 @@ def json_response(status: int, payload: Any) -> Response:
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     """The error shape Harness uses on SEI endpoints: ``{"status": "error", "message": ...}``."""
     response = json_response(status, {"status": "error", "message": message})
+    response.headers.update(headers or {})
+    return response
+
+
+#: The platform's error codes by HTTP status (V2 error bodies).
+PLATFORM_CODES = {
+    400: "INVALID_REQUEST",
+    401: "INVALID_CREDENTIAL",
+    404: "RESOURCE_NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "INVALID_STATE",
+    429: "TOO_MANY_REQUESTS",
+}
+
+
+def platform_error_response(
+    status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    """The Harness platform's error shape, used on the V2 endpoints:
+    ``{"status": "ERROR", "code", "message", "correlationId"}``, plus
+    ``"errors": [{"fieldId", "error"}]`` when a field or parameter is at fault."""
+    payload: dict[str, Any] = {
+        "status": "ERROR",
+        "code": PLATFORM_CODES.get(status, "UNEXPECTED"),
+        "message": message,
+        "correlationId": str(uuid.uuid4()),
+    }
+    if field is not None:
+        payload["errors"] = [{"fieldId": field, "error": message}]
+    response = json_response(status, payload)
     response.headers.update(headers or {})
     return response
 

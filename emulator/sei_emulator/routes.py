@@ -7,7 +7,12 @@ POST       /v2/insights/teams/reports          a team or contributor CSV (``?for
 GET        /v2/org-trees                       ``[{"id", "name", "rootTeamRefId"}]``
 GET        /v2/org-trees/{id}                  ``{"id", "name", "rootTeamRefId"}``
 GET        /v2/org-trees/{id}/teams            ``[{"refId", "name", "parentRefId"}]``
+POST, GET  /v2/insights/{type}/exports         create a V2 export job; list jobs
+GET        /v2/insights/{type}/exports/{id}    a job's status (``.../download``: its file)
 =========  ==================================  ==========================================
+
+The V2 export endpoints are :mod:`.v2_responses`'; they belong to the ``v2`` API (other
+accepted key headers, the platform's error shape), the others to the ``legacy`` one.
 
 Paths are matched without a trailing slash; an unknown path is a 404, a known path with
 another method a 405. Authentication and faults are the HTTP layer's business (:mod:`.server`).
@@ -18,7 +23,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from sei_emulator import v2_responses
+from sei_emulator.compression import GzipCache, accepts_gzip, content_encoded
 from sei_emulator.org import Org, OrgTree
 from sei_emulator.reports import contributor_report, team_report
 from sei_emulator.responses import (
@@ -26,7 +34,9 @@ from sei_emulator.responses import (
     csv_response,
     error_response,
     json_response,
+    platform_error_response,
 )
+from sei_emulator.v2_jobs import JobStore
 from sei_emulator.validation import (
     ApiError,
     TeamReportRequest,
@@ -37,13 +47,23 @@ from sei_emulator.validation import (
 
 @dataclass(frozen=True)
 class Call:
-    """One routed request, as an endpoint sees it."""
+    """One routed request, as an endpoint sees it.
+
+    :param accept_encoding: the request's ``Accept-Encoding`` header.
+    :param jobs: the V2 export jobs.
+    :param gzip_reports: honour ``Accept-Encoding: gzip`` on the reports endpoint.
+    :param gzip_cache: where compressed large reports are kept.
+    """
 
     org: Org
     query: dict[str, str]
     body: bytes
     params: dict[str, str]
     report_bytes: int | None = None
+    accept_encoding: str = ""
+    jobs: JobStore | None = None
+    gzip_reports: bool = False
+    gzip_cache: GzipCache | None = None
 
 
 Endpoint = Callable[[Call], Response]
@@ -57,7 +77,12 @@ def reports(call: Call) -> Response:
         report = team_report(call.org, request)
     else:
         report = contributor_report(call.org, request)
-    return csv_response(report, call.report_bytes)
+    response = csv_response(report, call.report_bytes)
+    if not (call.gzip_reports and accepts_gzip(call.accept_encoding)):
+        return response
+    if call.report_bytes is None:
+        return content_encoded(response)
+    return content_encoded(response, call.gzip_cache, (call.body, call.report_bytes))
 
 
 def _tree(call: Call) -> OrgTree:
@@ -90,27 +115,68 @@ def org_tree_teams(call: Call) -> Response:
     )
 
 
-ROUTES: tuple[tuple[re.Pattern[str], dict[str, Endpoint]], ...] = (
-    (re.compile(r"/v2/insights/teams/reports"), {"POST": reports}),
-    (re.compile(r"/v2/org-trees"), {"GET": org_trees}),
-    (re.compile(r"/v2/org-trees/(?P<tree_id>[^/]+)"), {"GET": org_tree}),
-    (re.compile(r"/v2/org-trees/(?P<tree_id>[^/]+)/teams"), {"GET": org_tree_teams}),
+_TYPES = "efficiency|productivity|sprint|ba|ticket-data"
+_V2 = rf"/v2/insights/(?P<type>{_TYPES}|sprints)/exports"
+LEGACY, V2 = "legacy", "v2"
+
+
+class Route(NamedTuple):
+    """A matched path: the methods it takes, its path parameters and its API (``legacy`` or
+    ``v2``)."""
+
+    methods: dict[str, Endpoint]
+    params: dict[str, str]
+    api: str
+
+
+ROUTES: tuple[tuple[re.Pattern[str], dict[str, Endpoint], str], ...] = (
+    (re.compile(r"/v2/insights/teams/reports"), {"POST": reports}, LEGACY),
+    (re.compile(r"/v2/org-trees"), {"GET": org_trees}, LEGACY),
+    (re.compile(r"/v2/org-trees/(?P<tree_id>[^/]+)"), {"GET": org_tree}, LEGACY),
+    (re.compile(r"/v2/org-trees/(?P<tree_id>[^/]+)/teams"), {"GET": org_tree_teams}, LEGACY),
+    # Jobs are created at the singular path only; the plural is the sprint page's poll path.
+    (
+        re.compile(rf"/v2/insights/(?P<type>{_TYPES})/exports"),
+        {"POST": v2_responses.create_export, "GET": v2_responses.list_exports},
+        V2,
+    ),
+    (re.compile(r"/v2/insights/(?P<type>sprints)/exports"), {"GET": v2_responses.list_exports}, V2),
+    (re.compile(_V2 + r"/(?P<export_id>[^/]+)"), {"GET": v2_responses.export_status}, V2),
+    (
+        re.compile(_V2 + r"/(?P<export_id>[^/]+)/download"),
+        {"GET": v2_responses.download_export},
+        V2,
+    ),
 )
 
 
-def match(path: str) -> tuple[dict[str, Endpoint], dict[str, str]] | None:
-    """The methods a path takes and its path parameters, or None for an unknown path."""
+def match(path: str) -> Route | None:
+    """The methods a path takes, its path parameters and API, or None for an unknown path."""
     path = path.rstrip("/") or "/"
-    for pattern, methods in ROUTES:
+    for pattern, methods, api in ROUTES:
         found = pattern.fullmatch(path)
         if found:
-            return methods, found.groupdict()
+            return Route(methods, found.groupdict(), api)
     return None
 
 
-def call_endpoint(endpoint: Endpoint, call: Call) -> Response:
+def error(
+    api: str,
+    status: int,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """An error in ``api``'s shape: the legacy ``{"status": "error", "message"}`` or the
+    platform's (V2)."""
+    if api == V2:
+        return platform_error_response(status, message, field, headers)
+    return error_response(status, message, headers)
+
+
+def call_endpoint(endpoint: Endpoint, call: Call, api: str = LEGACY) -> Response:
     """Run ``endpoint``; an :class:`ApiError` becomes its JSON error response."""
     try:
         return endpoint(call)
     except ApiError as err:
-        return error_response(err.status, err.message)
+        return error(api, err.status, err.message, err.field)

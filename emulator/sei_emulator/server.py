@@ -2,37 +2,36 @@
 
 Per request: route (404 unknown path, 405 wrong method), read the body, latency, faults (see
 :mod:`.faults`), authentication (``x-api-key: KEY`` or ``authorization: ApiKey KEY``, scheme in
-any case; else 401), the rate limit, then the endpoint (:mod:`.routes`). Bodies of known length
-go out with ``Content-Length``, streamed reports chunked. ``Harness-Account`` and any query
-parameters (``projectIdentifier``, ``orgIdentifier``) are accepted and ignored.
+any case; on the V2 export endpoints also the older ``SEI_API_KEY: KEY``; else 401), the rate
+limit, then the endpoint (:mod:`.routes`). Bodies of known length go out with
+``Content-Length``, streamed reports chunked. ``Harness-Account`` is accepted and ignored, and
+so are ``projectIdentifier`` / ``orgIdentifier`` except on the V2 export endpoints, which
+require them. Errors of the V2 endpoints have the platform's shape
+(``{"status", "code", "message", "correlationId"}``), the others ``{"status", "message"}``.
 
 Every request is recorded (:class:`RecordedRequest`) and logged as one line on the
 ``sei_emulator`` logger: method, path, status, body bytes sent. Header values
-(the API key!) are never recorded or logged.
+(the API key!) are never recorded or logged. The emulator's state and settings are
+:class:`~sei_emulator.emulator.SEIEmulator`'s (:mod:`.emulator`).
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import hashlib
 import hmac
 import json
 import logging
-import random
 import socket
 import struct
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from sei_emulator import routes
-from sei_emulator.faults import Fault, FaultKind, Faults
-from sei_emulator.org import Org
+from sei_emulator.faults import Fault, FaultKind
 from sei_emulator.responses import (
     WRONG_HTML,
     WRONG_JSON,
@@ -42,9 +41,11 @@ from sei_emulator.responses import (
     error_response,
 )
 
+if TYPE_CHECKING:
+    from sei_emulator.emulator import SEIEmulator
+
 log = logging.getLogger("sei_emulator")
 
-DEFAULT_API_KEY = "sei-emulator-key"
 #: The status recorded for a request answered with no response at all (drop, reset).
 NO_RESPONSE = 0
 
@@ -56,7 +57,8 @@ class RecordedRequest:
     :param status: the status sent, or 0 when the connection was closed without a response.
     :param bytes_sent: body bytes written (not headers).
     :param fault: the fault applied, e.g. ``status:503``, ``truncate:0.5``, ``error_rate_429``,
-        ``rate_limit_per_minute``; None when none was.
+        ``rate_limit_per_minute``, ``job:cut_download:0.5`` (a V2 job's cut download); None
+        when none was.
     """
 
     method: str
@@ -68,7 +70,7 @@ class RecordedRequest:
     fault: str | None
 
 
-class _Abort(Exception):
+class AbortRequest(Exception):
     """Close the connection now, without (more of) a response."""
 
     def __init__(self, rst: bool = False) -> None:
@@ -76,7 +78,7 @@ class _Abort(Exception):
         self.rst = rst
 
 
-class _Server(ThreadingHTTPServer):
+class EmulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
@@ -109,7 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
     # keep-alive response waits ~40 ms for the client's delayed ACK. Real gateways set
     # TCP_NODELAY too.
     disable_nagle_algorithm = True
-    server: _Server
+    server: EmulatorHTTPServer
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -147,10 +149,11 @@ class _Handler(BaseHTTPRequestHandler):
             if route is None:
                 self._send(error_response(404, f"Not found: {path}"))
                 return
-            methods, params = route
+            methods, params, api = route
             if method not in methods:
                 allow = {"Allow": ", ".join(methods)}
-                self._send(error_response(405, f"Method {method} not allowed", allow))
+                message = f"Method {method} not allowed"
+                self._send(routes.error(api, 405, message, headers=allow))
                 return
             emu._wait(emu.latency_ms + emu.faults.latency_ms)
             fault, label, fraction = emu._next_fault()
@@ -158,11 +161,14 @@ class _Handler(BaseHTTPRequestHandler):
             response, body_fault = self._pre_response(fault, label)
             if response is None:
                 endpoint = methods[method]
-                response = self._authorised_response(endpoint, self._exchange.query, raw, params)
+                response = self._authorised_response(endpoint, raw, params, api)
             if label == "truncate_rate":
                 body_fault = Fault.truncate(fraction)
+            if body_fault is None and response.body_fault is not None:
+                body_fault = response.body_fault
+                self._exchange.fault = f"job:cut_download:{body_fault.param('fraction')}"
             self._send(response, body_fault)
-        except _Abort as abort:
+        except AbortRequest as abort:
             self._close = abort.rst
         except OSError:  # the client went away
             self.close_connection = True
@@ -201,7 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
             code = 429 if label == "error_rate_429" else 503
             return emu._injected_error(code, None, None), None
         if label == "drop_rate":
-            raise _Abort()
+            raise AbortRequest()
         if not isinstance(fault, Fault):
             return None, None
         if fault.kind is FaultKind.STATUS:
@@ -209,29 +215,48 @@ class _Handler(BaseHTTPRequestHandler):
             message, retry_after = fault.param("message"), fault.param("retry_after")
             return emu._injected_error(code, message, retry_after), None
         if fault.kind is FaultKind.RESET:
-            raise _Abort(rst=True)
+            raise AbortRequest(rst=True)
         if fault.kind is FaultKind.STALL:
             emu._wait(fault.param("seconds") * 1000)
             return None, None
         return None, fault
 
-    def _authorised_response(
-        self, endpoint: routes.Endpoint, query: dict[str, str], raw: bytes, params: dict[str, str]
-    ) -> Response:
-        emu = self.server.emulator
+    def _presented_key(self, api: str) -> str | None:
+        """The API key of the request: ``x-api-key``, ``authorization: ApiKey`` (any case) or,
+        on the V2 API, ``SEI_API_KEY``."""
         key = self.headers.get("x-api-key")
+        if key is None and api == routes.V2:
+            key = self.headers.get("SEI_API_KEY")
         if key is None:
             scheme, _, value = (self.headers.get("authorization") or "").partition(" ")
             key = value.strip() if scheme.lower() == "apikey" else None
+        return key
+
+    def _authorised_response(
+        self, endpoint: routes.Endpoint, raw: bytes, params: dict[str, str], api: str
+    ) -> Response:
+        emu = self.server.emulator
+        key = self._presented_key(api)
         if not key:
-            return error_response(401, "Missing API key: send x-api-key or authorization: ApiKey")
+            headers = "x-api-key or authorization: ApiKey"
+            return routes.error(api, 401, f"Missing API key: send {headers}")
         if not hmac.compare_digest(key.encode(), emu.api_key.encode()):
-            return error_response(401, "Invalid API key")
+            return routes.error(api, 401, "Invalid API key")
         if not emu._within_rate_limit(key):
             self._exchange.fault = self._exchange.fault or "rate_limit_per_minute"
             return emu._injected_error(429, "Rate limit exceeded", None)
-        call = routes.Call(emu.org, query, raw, params, emu.report_bytes)
-        return routes.call_endpoint(endpoint, call)
+        call = routes.Call(
+            emu.org,
+            self._exchange.query,
+            raw,
+            params,
+            emu.report_bytes,
+            accept_encoding=self.headers.get("accept-encoding") or "",
+            jobs=emu.jobs,
+            gzip_reports=emu.gzip_reports,
+            gzip_cache=emu._gzip_cache,
+        )
+        return routes.call_endpoint(endpoint, call, api)
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
@@ -365,149 +390,10 @@ def _json_or_none(raw: bytes) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-class SEIEmulator:
-    """A local Harness SEI reports server over a deterministic synthetic org.
+def __getattr__(name: str) -> Any:
+    """``SEIEmulator`` and ``DEFAULT_API_KEY`` moved to :mod:`.emulator`; still importable here."""
+    if name in ("SEIEmulator", "DEFAULT_API_KEY"):
+        from sei_emulator import emulator
 
-    :param host: the address to bind; keep ``127.0.0.1``.
-    :param port: the port; 0 picks a free one (read it back from ``base_url``).
-    :param api_key: the accepted key (default ``sei-emulator-key``).
-    :param seed: seeds the org, its activity and the random faults.
-    :param teams: the number of teams in the org (ref ids 1, 123, 456, 789, 1001, ...).
-    :param latency_ms: delay before every response, added to ``Faults.latency_ms``.
-    :param faults: the fault configuration; None = no faults.
-    :param report_bytes: large-report mode: every non-empty report becomes its header and rows
-        repeated to exactly this many bytes (for streaming benchmarks).
-    """
-
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        api_key: str = DEFAULT_API_KEY,
-        seed: int = 42,
-        teams: int = 12,
-        latency_ms: int = 0,
-        faults: Faults | None = None,
-        report_bytes: int | None = None,
-    ) -> None:
-        self.host, self.port = host, port
-        self.api_key, self.seed = api_key, seed
-        self.latency_ms, self.report_bytes = latency_ms, report_bytes
-        self.org = Org(seed=seed, teams=teams)
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._recorded: list[RecordedRequest] = []
-        self._windows: dict[str, collections.deque[float]] = {}
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self.set_faults(faults or Faults())
-
-    @property
-    def base_url(self) -> str:
-        """``http://host:port`` of the running server, no trailing slash."""
-        if self._server is None:
-            raise RuntimeError("the emulator is not started")
-        return f"http://{self.host}:{self._server.server_address[1]}"
-
-    def start(self) -> SEIEmulator:
-        """Bind and serve in a daemon thread; returns ``self``."""
-        self._stop.clear()
-        self._server = _Server((self.host, self.port), self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-            name="sei-emulator", daemon=True,
-        )  # fmt: skip
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop promptly: stalled and dripping handlers give up, open connections close."""
-        self._stop.set()
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.close_connections()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> SEIEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def faults(self) -> Faults:
-        return self._faults
-
-    def set_faults(self, faults: Faults) -> None:
-        """Replace the fault configuration (thread-safe); restarts the random fault stream."""
-        with self._lock:
-            self._faults = faults
-            self._script = collections.deque(faults.script)
-            self._rng = random.Random(f"{self.seed}:faults")
-
-    @property
-    def pending_script(self) -> list[Fault]:
-        """The scripted faults not yet applied."""
-        with self._lock:
-            return list(self._script)
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """A snapshot of the requests served so far."""
-        with self._lock:
-            return list(self._recorded)
-
-    def reset(self) -> None:
-        """Forget recorded requests, remaining scripted faults and rate-limit windows."""
-        with self._lock:
-            self._recorded.clear()
-            self._script.clear()
-            self._windows.clear()
-            self._rng = random.Random(f"{self.seed}:faults")
-
-    # The handler's helpers.
-
-    def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self._recorded.append(request)
-
-    def _wait(self, ms: float) -> None:
-        """Sleep ``ms``; a ``stop()`` meanwhile aborts the request."""
-        if ms > 0 and self._stop.wait(ms / 1000):
-            raise _Abort()
-        if self._stop.is_set():
-            raise _Abort()
-
-    def _next_fault(self) -> tuple[Fault | str | None, str | None, float]:
-        """The scripted fault, else the random one (a ``Faults`` field name), and a fraction."""
-        with self._lock:
-            if self._script:
-                fault = self._script.popleft()
-                return fault, fault.label, 0.0
-            u, fraction = self._rng.random(), self._rng.uniform(0.1, 0.9)
-            name = self._faults.draw(u)
-            return name, name, fraction
-
-    def _injected_error(self, code: int, message: str | None, retry_after: int | None) -> Response:
-        if retry_after is None and code == 429:
-            retry_after = self._faults.retry_after
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        return error_response(code, message or f"Injected HTTP {code}", headers)
-
-    def _within_rate_limit(self, key: str) -> bool:
-        limit = self._faults.rate_limit_per_minute
-        if limit is None:
-            return True
-        digest = hashlib.sha256(key.encode()).hexdigest()  # never keep the key itself
-        now = time.monotonic()
-        with self._lock:
-            window = self._windows.setdefault(digest, collections.deque())
-            while window and window[0] <= now - 60:
-                window.popleft()
-            if len(window) >= limit:
-                return False
-            window.append(now)
-            return True
+        return getattr(emulator, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

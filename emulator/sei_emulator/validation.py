@@ -44,12 +44,14 @@ TEAM_FIELDS = ("productivity", "efficiency")
 
 
 class ApiError(Exception):
-    """A request the API refuses: the HTTP status and the JSON body's message."""
+    """A request the API refuses: the HTTP status, the JSON body's message and, for a
+    refused field or parameter, its name (e.g. ``dateRange.start``)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.field = field
 
 
 @dataclass(frozen=True)
