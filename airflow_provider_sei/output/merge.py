@@ -9,6 +9,11 @@ from a source is left empty in that source's rows.
 
 Columns are matched by name. A name repeated within one header stays repeated in the union
 (its second occurrence is a column of its own), so no value is lost.
+
+With ``source_column``, the merged CSV names in one more column (the last) the source each
+row came from, e.g. the team whose export held it. Deduplication ignores that column: a
+child team's row repeated in its parent's export is kept once, labelled with the source it
+was first read from.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
+
+from airflow_provider_sei.exceptions import SEIInvalidRequestError
 
 ColumnKey = tuple[str, int]  # (name, occurrence of that name in its header: 0, 1, ...)
 
@@ -94,26 +101,49 @@ def _line_terminator(source: Any) -> str:
     return "\r\n" if first.endswith("\r\n") else "\n"
 
 
-def merge_csv(sources: Sequence[Any], sink: BinaryIO, *, dedupe: bool = True) -> MergeResult:
+def merge_csv(
+    sources: Sequence[Any],
+    sink: BinaryIO,
+    *,
+    dedupe: bool = True,
+    source_column: str | None = None,
+    labels: Sequence[str] | None = None,
+) -> MergeResult:
     """Write the sources' rows under one union header to ``sink`` (UTF-8 bytes).
 
-    :param sources: paths or seekable binary files, in the order their rows should appear.
+    :param sources: paths or seekable binary files, in the order their rows should appear;
+        or ``(path_or_file, label)`` pairs, the label being the ``source_column`` value of
+        that source's rows.
     :param sink: a writable binary file; it is not closed.
-    :param dedupe: drop a row identical (over the union header) to one already written.
+    :param dedupe: drop a row identical (over the union header) to one already written; the
+        first occurrence wins, so the order of the sources decides which one is kept.
+    :param source_column: the name of a last column that holds each row's source label
+        (e.g. ``source_team_id``); None for no such column.
+    :param labels: the sources' labels, one per source, when ``sources`` are not pairs.
+    :raises SEIInvalidRequestError: labels that do not match the sources, or a
+        ``source_column`` that a report's header already has.
     """
-    headers = [read_header(source) for source in sources]
-    present = [(s, h) for s, h in zip(sources, headers, strict=True) if h]
+    paths, tags = _split_labels(sources, labels, source_column)
+    headers = [read_header(source) for source in paths]
+    present = [(s, h, t) for s, h, t in zip(paths, headers, tags, strict=True) if h]
     if not present:
         return MergeResult(columns=[], rows=0, duplicates=0, sources=0)
-    union = union_header(h for _, h in present)
+    union = union_header(h for _, h, _ in present)
+    names = [name for name, _ in union]
+    if source_column is not None:
+        if source_column in names:
+            raise SEIInvalidRequestError(
+                "source_column", source_column, "a name that is not a column of the reports"
+            )
+        names.append(source_column)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator=_line_terminator(present[0][0]))
-    writer.writerow([name for name, _ in union])
+    writer.writerow(names)
     seen: set[bytes] = set()
     rows = duplicates = 0
     width = len(union)
     positions = {key: index for index, key in enumerate(union)}
-    for source, header in present:
+    for source, header, tag in present:
         mapping = [positions[key] for key in column_keys(header)]
         identity = mapping == list(range(width))
         with _text(source) as handle:
@@ -129,14 +159,36 @@ def merge_csv(sources: Sequence[Any], sink: BinaryIO, *, dedupe: bool = True) ->
                         duplicates += 1
                         continue
                     seen.add(digest)
-                writer.writerow(values)
+                writer.writerow(values if source_column is None else [*values, tag])
                 rows += 1
                 if buffer.tell() >= FLUSH_CHARS:
                     _flush(buffer, sink)
     _flush(buffer, sink)
-    return MergeResult(
-        columns=[name for name, _ in union], rows=rows, duplicates=duplicates, sources=len(present)
-    )
+    return MergeResult(columns=names, rows=rows, duplicates=duplicates, sources=len(present))
+
+
+def _split_labels(
+    sources: Sequence[Any], labels: Sequence[str] | None, source_column: str | None
+) -> tuple[list[Any], list[str]]:
+    """Return the sources without their labels, and the labels ("" where none is needed)."""
+    pairs = [isinstance(s, tuple) and len(s) == 2 for s in sources]
+    if any(pairs) and not all(pairs):
+        raise SEIInvalidRequestError(
+            "sources", sources, "all paths (or files), or all (path_or_file, label) pairs"
+        )
+    paths = [s[0] for s in sources] if any(pairs) else list(sources)
+    tags = [str(s[1]) for s in sources] if any(pairs) else None
+    if labels is not None:
+        if tags is not None or len(labels) != len(paths):
+            raise SEIInvalidRequestError(
+                "labels", labels, f"one label per source ({len(paths)}), with no pairs"
+            )
+        tags = [str(label) for label in labels]
+    if source_column is not None and tags is None:
+        raise SEIInvalidRequestError(
+            "source_column", source_column, "a column name together with the sources' labels"
+        )
+    return paths, tags or [""] * len(paths)
 
 
 def _flush(buffer: io.StringIO, sink: BinaryIO) -> None:

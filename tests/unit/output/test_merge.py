@@ -1,4 +1,4 @@
-"""Merging team reports: one union header, no duplicated rows, order kept, memory flat."""
+"""Merging team reports: one union header, no duplicated rows, order kept, a source column."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import csv
 import io
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from airflow_provider_sei.exceptions import SEIInvalidRequestError
 from airflow_provider_sei.output.merge import column_keys, merge_csv, read_header, union_header
 
 
@@ -123,3 +125,89 @@ def test_property_union_header_and_each_distinct_row_once(reports: list) -> None
     assert [tuple(r[c] for c in union) for r in parsed] == distinct
     assert result.rows == len(distinct)
     assert result.duplicates == len(normalised) - len(distinct)
+
+
+# -- the source column ---------------------------------------------------------------------
+
+
+def test_source_column_names_each_rows_source_from_pairs(tmp_path: Path) -> None:
+    parent = write(tmp_path, "1.csv", "Collection Name,A\nRoot,1\nChild,3\n")
+    child = write(tmp_path, "2.csv", "Collection Name,A\nChild,3\nGrandchild,4\n")
+    sink = io.BytesIO()
+    result = merge_csv([(parent, "1"), (child, "2")], sink, source_column="source_team_id")
+    # Dedupe ignores the source: the child's row is kept once, from the first source.
+    assert sink.getvalue().decode() == (
+        "Collection Name,A,source_team_id\nRoot,1,1\nChild,3,1\nGrandchild,4,2\n"
+    )
+    assert result.columns == ["Collection Name", "A", "source_team_id"]
+    assert (result.rows, result.duplicates, result.sources) == (3, 1, 2)
+
+
+def test_source_column_from_parallel_labels_and_without_dedupe(tmp_path: Path) -> None:
+    one = write(tmp_path, "1.csv", "C,A\r\nX,1\r\n")
+    two = write(tmp_path, "2.csv", "C,B\r\nX,2\r\n")
+    empty = write(tmp_path, "0.csv", "")
+    sink = io.BytesIO()
+    result = merge_csv(
+        [one, empty, two], sink, source_column="team", labels=["a,1", "0", "b"], dedupe=False
+    )
+    assert list(csv.reader(io.StringIO(sink.getvalue().decode(), newline=""))) == [
+        ["C", "A", "B", "team"],
+        ["X", "1", "", "a,1"],
+        ["X", "", "2", "b"],
+    ]
+    assert sink.getvalue().endswith(b"\r\n")
+    assert result.sources == 2
+
+
+def test_pairs_without_source_column_merge_as_before(tmp_path: Path) -> None:
+    one = write(tmp_path, "1.csv", "C,A\nX,1\n")
+    sink = io.BytesIO()
+    merge_csv([(one, "1"), (one, "2")], sink)
+    assert sink.getvalue() == b"C,A\nX,1\n"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"source_column": "team"}, "source_column"),  # no labels
+        ({"source_column": "team", "labels": ["1"]}, "labels"),  # one label for two sources
+        ({"source_column": "A", "labels": ["1", "2"]}, "source_column"),  # a report's column
+    ],
+)
+def test_source_column_errors(tmp_path: Path, kwargs: dict, field: str) -> None:
+    one = write(tmp_path, "1.csv", "C,A\nX,1\n")
+    with pytest.raises(SEIInvalidRequestError) as info:
+        merge_csv([one, one], io.BytesIO(), **kwargs)
+    assert info.value.field == field
+
+
+def test_pairs_and_plain_sources_do_not_mix(tmp_path: Path) -> None:
+    one = write(tmp_path, "1.csv", "C,A\nX,1\n")
+    with pytest.raises(SEIInvalidRequestError):
+        merge_csv([(one, "1"), one], io.BytesIO(), source_column="team")
+
+
+@given(
+    reports=st.lists(
+        st.lists(st.lists(st.sampled_from(["x", "y", "z,1", ""]), min_size=2, max_size=2)),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_property_each_distinct_row_once_labelled_by_its_first_source(reports: list) -> None:
+    sources, first_label = [], {}
+    for label, rows in enumerate(reports):
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["C", "A"])
+        writer.writerows(rows)
+        sources.append((io.BytesIO(out.getvalue().encode()), f"team-{label}"))
+        for row in rows:
+            first_label.setdefault(tuple(row), f"team-{label}")
+    sink = io.BytesIO()
+    result = merge_csv(sources, sink, source_column="source_team_id")
+    parsed = list(csv.reader(io.StringIO(sink.getvalue().decode(), newline="")))
+    assert parsed[0] == ["C", "A", "source_team_id"]
+    assert [(tuple(r[:2]), r[2]) for r in parsed[1:]] == list(first_label.items())
+    assert result.rows == len(first_label)
