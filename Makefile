@@ -7,7 +7,7 @@ VENV := .venv
 VENV31 := .venv31
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: test test-31 lint format typecheck demo bench emulator constraints clean
+.PHONY: test test-31 lint format typecheck demo bench emulator dist constraints clean
 
 # A venv with uv in it, then the pinned set plus the package (editable) with its test extras.
 # Re-run when the project or its pins change. Bytecode is compiled at install: these machines
@@ -54,6 +54,13 @@ demo: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/run.py
 
+## dist: build the provider's and the emulator's wheels and sdists into dist/, then check them
+dist: $(VENV)/.installed
+	rm -rf dist
+	$(VENV)/bin/uv build --quiet --out-dir dist .
+	$(VENV)/bin/uv build --quiet --out-dir dist emulator
+	$(VENV)/bin/twine check --strict dist/*
+
 ## emulator: serve the synthetic SEI org on http://127.0.0.1:8080 (Ctrl-C stops it)
 emulator: $(VENV)/.installed
 	$(VENV)/bin/python -m sei_emulator --port 8080
@@ -66,4 +73,4 @@ constraints: $(VENV)/.installed $(VENV31)/.installed
 		| grep -v -E '^(-e |airflow-provider-sei|harness-sei-emulator)' > constraints/airflow-3.1.txt
 
 clean:
-	rm -rf $(VENV) $(VENV31) .demo-airflow out .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(VENV31) .demo-airflow out dist .mypy_cache .ruff_cache .hypothesis

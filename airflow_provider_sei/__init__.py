@@ -1,6 +1,7 @@
 """Apache Airflow provider for the Harness SEI export API.
 
-Importing this package imports neither Airflow nor requests: the emulator uses it without them.
+Importing this package imports neither Airflow nor requests: Airflow reads the provider info
+without loading the provider.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-sei",
         "name": _INTEGRATION,
         "description": "`Harness SEI <https://developer.harness.io/docs/software-engineering-insights>`__"
-        " (Software Engineering Insights): export team and contributor productivity and"
-        " efficiency (DORA) reports as CSV.",
+        " (Software Engineering Insights): export productivity, DORA efficiency, sprint,"
+        " business-alignment and time-in-status metrics (V2 export jobs and the legacy reports"
+        " endpoint) as CSV, gzip or Parquet into any object store.",
         "versions": [__version__],
         "integrations": [
             {
@@ -44,9 +46,16 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": _INTEGRATION,
                 "python-modules": [
+                    "airflow_provider_sei.operators.exports",
                     "airflow_provider_sei.operators.reports",
                     "airflow_provider_sei.operators.fanout",
                 ],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_provider_sei.triggers.exports"],
             }
         ],
         "connection-types": [

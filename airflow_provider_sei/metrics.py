@@ -118,3 +118,152 @@ def get_metric(category: Category, name: str) -> Metric | None:
     """The metric called ``name`` (any case) in ``category``, or None when it has none."""
     wanted = name.strip().upper()
     return next((m for m in CATALOGUE[category] if m.name == wanted), None)
+
+
+# -- V2 export jobs (``POST /v2/insights/{type}/exports``) -------------------------------------
+
+
+class ExportType(str, enum.Enum):
+    """The five V2 export types, by the names the operator takes."""
+
+    EFFICIENCY = "efficiency"
+    PRODUCTIVITY = "productivity"
+    SPRINT = "sprint"
+    BUSINESS_ALIGNMENT = "business_alignment"
+    TIME_IN_STATUS = "time_in_status"
+
+
+@dataclass(frozen=True)
+class ExportTypeSpec:
+    """What the V2 pages document for one export type.
+
+    :param segment: the path segment (``/v2/insights/{segment}/exports``).
+    :param granularities: allowed values, spelled as the type's page spells them.
+    :param metric_groups: group -> its metrics (an empty tuple: the page lists none).
+    :param group_aliases: other documented spellings of a group (``df`` for
+        ``deployment_frequency``).
+    :param metric_levels: allowed ``options.metricLevel`` values (empty: not an option).
+    :param aggregations: allowed ``options.aggregation`` values (empty: not an option).
+    """
+
+    segment: str
+    granularities: tuple[str, ...]
+    metric_groups: dict[str, tuple[str, ...]]
+    group_aliases: dict[str, str]
+    metric_levels: tuple[str, ...] = ()
+    aggregations: tuple[str, ...] = ()
+
+    def metrics(self) -> tuple[str, ...]:
+        """Every metric the type documents, in group order."""
+        return tuple(dict.fromkeys(m for group in self.metric_groups.values() for m in group))
+
+
+_UPPER = ("WEEKLY", "MONTHLY", "QUARTERLY")
+AGGREGATIONS = ("mean", "median", "p90", "p95")
+
+EXPORT_TYPES: dict[ExportType, ExportTypeSpec] = {
+    ExportType.EFFICIENCY: ExportTypeSpec(
+        segment="efficiency",
+        granularities=_UPPER,
+        metric_groups={
+            "lttc": ("PLANNING", "CODING", "REVIEW", "BUILD", "DEPLOY", "LTTC"),
+            "work_items": ("TOTAL_WORK_ITEMS", "PR_ASSOCIATIONS", "PERCENTAGE_PR_ASSOCIATED"),
+            "deployment_frequency": ("DEPLOYMENT_FREQUENCY",),
+            "cfr": ("TOTAL_SUCCESS", "TOTAL_FAILURES", "CFR"),
+            "mttr": ("MTTR",),
+            "rating": ("OVERALL_RATING",),
+            "summary": (),
+        },
+        group_aliases={"df": "deployment_frequency"},
+        aggregations=AGGREGATIONS,
+    ),
+    ExportType.PRODUCTIVITY: ExportTypeSpec(
+        segment="productivity",
+        granularities=("weekly", "monthly", "quarterly"),
+        metric_groups={
+            "activity": ("CODING_DAYS",),
+            "velocity": ("PR_CYCLE_TIME_DAYS_AVG", "AVG_TIME_TO_COMPLETE", "PR_VELOCITY"),
+            "volume": (
+                "PR_MERGED",
+                "PR_MERGED_SMALL",
+                "PR_MERGED_MEDIUM",
+                "PR_MERGED_LARGE",
+                "WORK_COMPLETED",
+                "WORK_FEATURES_COMPLETED",
+                "WORK_BUGS_COMPLETED",
+                "WORK_OTHER_COMPLETED",
+                "LOC_ADDED",
+                "LOC_REMOVED",
+            ),
+            "quality": (
+                "REWORK_PERCENT",
+                "REWORK_PERCENT_RECENT",
+                "REWORK_PERCENT_LEGACY",
+                "LOC_REFACTORED",
+                "LOC_REFACTORED_RECENT",
+                "LOC_REFACTORED_LEGACY",
+                "PR_MISSING_TICKETS",
+                "LOC_TOTAL",
+            ),
+            "collaboration": (
+                "REVIEW_COMMENTS_PER_PR_AVG",
+                "REVIEW_TIME_TO_FIRST_COMMENT_HRS_AVG",
+            ),
+        },
+        group_aliases={},
+        metric_levels=("developer", "team"),
+        aggregations=AGGREGATIONS,
+    ),
+    ExportType.SPRINT: ExportTypeSpec(
+        segment="sprint",
+        granularities=(*_UPPER, "SPRINT"),
+        metric_groups={
+            "work": ("SPRINT_COMMIT", "SPRINT_CREEP", "SPRINT_SIZE", "SCOPE_CREEP_PERCENT"),
+            "delivery": (
+                "TOTAL_WORK_DELIVERED",
+                "DELIVERED_COMMIT",
+                "MISSED_COMMIT",
+                "DELIVERED_CREEP",
+                "MISSED_CREEP",
+                "TOTAL_DELIVERED_WORK_VS_COMMITTED_WORK",
+                "SPRINT_VELOCITY",
+            ),
+            "deliveryAnalysis": (
+                "COMMITTED_WORK_DELIVERED_PERCENT",
+                "CREEP_WORK_DELIVERED_PERCENT",
+                "TOTAL_WORK_DELIVERED_PERCENT",
+            ),
+            "analysis": (
+                "TICKETS_REMOVED_MID_SPRINT",
+                "CHURN_RATE",
+                "PREDICTABILITY_DELIVERY_CONSISTENCY",
+                "PREDICTABILITY_RELIABILITY_OF_COMMITMENT",
+            ),
+        },
+        group_aliases={},
+        metric_levels=("team", "sprint"),
+        aggregations=AGGREGATIONS,
+    ),
+    ExportType.BUSINESS_ALIGNMENT: ExportTypeSpec(
+        segment="ba",
+        granularities=_UPPER,
+        metric_groups={"CATEGORIZED": (), "UNCATEGORIZED": ()},
+        group_aliases={},
+        aggregations=AGGREGATIONS,
+    ),
+    ExportType.TIME_IN_STATUS: ExportTypeSpec(
+        segment="ticket-data",
+        granularities=("daily", "weekly", "monthly", "quarterly"),
+        metric_groups={},
+        group_aliases={},
+    ),
+}
+
+
+def export_type(value: str) -> ExportType | None:
+    """The export type named ``value``: its name (any case, ``-`` or ``_``) or its segment."""
+    text = value.strip().lower().replace("-", "_")
+    for kind, spec in EXPORT_TYPES.items():
+        if text in (kind.value, spec.segment.replace("-", "_")):
+            return kind
+    return None

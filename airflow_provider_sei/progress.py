@@ -5,8 +5,7 @@ once per call and logs only when ``interval`` seconds have passed, so it costs n
 measurable per 1 MiB chunk. :class:`FanoutProgress` does the same for a fan-out, from many
 threads: teams done / total, failures, bytes and rows.
 
-The report operators hand one to their ``AtomicWriter``, whose sink calls ``update`` with
-every chunk written.
+The hook's download loop calls ``update`` with every chunk written.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ class ExportProgress:
     :param log: a logger (``self.log`` of an operator or hook).
     :param label: what is being exported, e.g. the destination URI.
     :param interval: seconds between two lines; the first comes after one interval.
-    :param total_bytes: the expected size (``Content-Length``), to log a percentage.
     :param clock: a monotonic clock in seconds (injectable for tests).
     """
 
@@ -42,13 +40,11 @@ class ExportProgress:
         label: str,
         *,
         interval: float = DEFAULT_INTERVAL,
-        total_bytes: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.log = log
         self.label = label
         self.interval = interval
-        self.total_bytes = total_bytes
         self._clock = clock
         self.lines = 0  # progress lines logged
         self.reset()
@@ -71,15 +67,8 @@ class ExportProgress:
             self.lines += 1
             self.log.info("%s: %s so far", self.label, self._describe(now))
 
-    def finish(self) -> None:
-        """Log the final line: totals, elapsed time and average rate."""
-        now = self._clock()
-        self.log.info("%s: done, %s in %.1f s", self.label, self._describe(now), now - self.started)
-
     def _describe(self, now: float) -> str:
         parts = [_mib(self.bytes)]
-        if self.total_bytes:
-            parts[0] += f" of {_mib(self.total_bytes)} ({100 * self.bytes / self.total_bytes:.0f}%)"
         if self.rows is not None:
             parts.append(f"{self.rows:,} rows")
         elapsed = now - self.started

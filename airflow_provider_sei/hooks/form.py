@@ -13,7 +13,9 @@ from typing import Any
 CONN_TYPE = "harness_sei"
 DEFAULT_BASE_URL = "https://app.harness.io/gateway/sei/api"
 
-AUTH_SCHEMES = ("x-api-key", "apikey")
+#: ``auto``: ``x-api-key`` on the legacy reports endpoint (as its page documents) and
+#: ``authorization: ApiKey`` on the V2 export jobs (as theirs do); the others apply to both.
+AUTH_SCHEMES = ("auto", "x-api-key", "apikey")
 DEFAULT_CONNECT_TIMEOUT = 10
 DEFAULT_READ_TIMEOUT = 300
 DEFAULT_MAX_RETRIES = 5
@@ -36,7 +38,8 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "auth_scheme": _field(
         "Auth scheme",
         "string",
-        "x-api-key sends 'x-api-key: <key>'; apikey sends 'authorization: ApiKey <key>'.",
+        "auto: x-api-key on legacy reports, 'authorization: ApiKey' on V2 exports (as each"
+        " page documents); x-api-key or apikey: that header on both.",
         enum=list(AUTH_SCHEMES),
         default=AUTH_SCHEMES[0],
     ),

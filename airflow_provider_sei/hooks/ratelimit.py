@@ -13,23 +13,20 @@ server sends one, else one interval of the halved rate), and successes then clim
 the budget in small additive steps. The hook still retries the throttled request with its
 own backoff; the limiter only keeps the *other* workers from making it worse.
 
-:class:`ThrottledAdapter` wraps the session's transport, so *every* request the hook sends
--- retries and org-tree listings included -- is paced and its status observed, without the
-hook knowing about the limiter.
+The hook's transport (:class:`~airflow_provider_sei.hooks.transport.SEIAdapter`) pays it
+before every request it sends -- retries, polls and org-tree listings included -- and reports
+each status to it.
+
+Why not a library: ``pyrate-limiter`` (and ``requests-ratelimiter`` on top of it) are bucket
+limiters: they let a full bucket out at once and never slow down on a 429. Measured in
+``docs/benchmarks.md`` against Harness's 400-per-minute limit.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from typing import Any
-
-from requests import PreparedRequest, Response
-from requests.adapters import BaseAdapter
-
-from airflow_provider_sei.hooks.retry import parse_retry_after
 
 #: What a 429 does to the rate, and how fast successes give it back.
 DECREASE_FACTOR = 0.5
@@ -46,7 +43,6 @@ class RateLimiter:
         budget equal to the server's limit is not tipped over by a request arriving late.
     :param clock: a monotonic clock in seconds (injectable for tests).
     :param sleep: ``sleep(seconds, cancel)``; returns True when cancelled (injectable for tests).
-    :param history: how many grant times to keep in :attr:`grants` (for tests and logs).
     """
 
     def __init__(
@@ -57,7 +53,6 @@ class RateLimiter:
         slack: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float, threading.Event | None], bool] | None = None,
-        history: int = 10_000,
     ) -> None:
         if requests_per_minute <= 0:
             raise ValueError(f"requests_per_minute must be positive, got {requests_per_minute!r}")
@@ -72,7 +67,6 @@ class RateLimiter:
         # never squeezes a 401st grant into a minute. Re-anchored when idle or the rate moves.
         self._anchor = float("-inf")
         self._k = 0
-        self.grants: deque[float] = deque(maxlen=history)
         self.throttled = 0  # 429s seen
         self.waited = 0.0  # seconds spent waiting, all threads together
 
@@ -88,18 +82,25 @@ class RateLimiter:
         asking at once get N consecutive slots. Raises ``InterruptedError`` when ``cancel``
         is set while waiting.
         """
+        at, delay = self.reserve()
+        if delay > 0 and self._sleep(delay, cancel):
+            raise InterruptedError("cancelled while waiting for the rate limiter")
+        return at
+
+    def reserve(self) -> tuple[float, float]:
+        """Take the next slot without waiting: ``(granted time, seconds to wait for it)``.
+
+        For callers that wait their own way (a trigger's ``asyncio.sleep``).
+        """
         with self._lock:
             now = self._clock()
             at = self._anchor + self._k * self._window / self._rate
             if at <= now:
                 self._anchor, self._k, at = now, 0, now
             self._k += 1
-            self.grants.append(at)
             delay = at - now
             self.waited += delay
-        if delay > 0 and self._sleep(delay, cancel):
-            raise InterruptedError("cancelled while waiting for the rate limiter")
-        return at
+        return at, delay
 
     def on_throttled(self, retry_after: float | None = None) -> None:
         """A 429 came back: halve the rate and hold every worker for a cool-down."""
@@ -127,81 +128,3 @@ def _sleep(seconds: float, cancel: threading.Event | None) -> bool:
         time.sleep(seconds)
         return False
     return cancel.wait(seconds)
-
-
-class InFlightGauge:
-    """Counts requests in flight and remembers the peak (to check a concurrency bound)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.current = 0
-        self.peak = 0
-
-    def __enter__(self) -> InFlightGauge:
-        with self._lock:
-            self.current += 1
-            self.peak = max(self.peak, self.current)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self.current -= 1
-
-
-class ThrottledAdapter(BaseAdapter):
-    """A transport adapter that pays the limiter before each send and reports 429s to it.
-
-    It delegates to the session's own adapter (keeping its connection pool and settings);
-    ``cancel`` lets a task kill interrupt a worker waiting for its slot. The in-flight gauge
-    counts until the response's headers arrive (``stream=True``) or its body (otherwise).
-    """
-
-    def __init__(
-        self,
-        inner: BaseAdapter,
-        limiter: RateLimiter | None,
-        *,
-        cancel: threading.Event | None = None,
-        gauge: InFlightGauge | None = None,
-    ) -> None:
-        super().__init__()
-        self.inner = inner
-        self.limiter = limiter
-        self.cancel = cancel
-        self.gauge = gauge or InFlightGauge()
-
-    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
-        if self.limiter is not None:
-            self.limiter.acquire(self.cancel)
-        with self.gauge:
-            response = self.inner.send(request, *args, **kwargs)
-        if self.limiter is not None:
-            if response.status_code == 429:
-                self.limiter.on_throttled(parse_retry_after(response.headers.get("Retry-After")))
-            elif response.status_code < 500:
-                self.limiter.on_success()
-        return response
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-def throttle_session(
-    session: Any,
-    base_url: str,
-    limiter: RateLimiter | None,
-    *,
-    cancel: threading.Event | None = None,
-) -> ThrottledAdapter:
-    """Route every request to ``base_url`` through a :class:`ThrottledAdapter`; return it.
-
-    Idempotent: a session already throttled gets its adapter's limiter and cancel replaced.
-    """
-    prefix = base_url.rstrip("/") + "/"
-    current = session.get_adapter(prefix)
-    if isinstance(current, ThrottledAdapter):
-        current.limiter, current.cancel = limiter, cancel
-        return current
-    adapter = ThrottledAdapter(current, limiter, cancel=cancel)
-    session.mount(prefix, adapter)
-    return adapter

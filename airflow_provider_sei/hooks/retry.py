@@ -1,8 +1,13 @@
 """Retry policy of the SEI hook: one immutable value object, run by tenacity.
 
-The hook's transport never retries on its own (its ``HTTPAdapter`` has ``max_retries=0``), so
-each attempt is counted once, here. What is retried: the statuses in ``retry_statuses`` (429,
-500, 502, 503, 504), connection errors, connect and read timeouts, and bodies cut short.
+The hook's transport never retries on its own (its adapter has ``max_retries=0``), so each
+attempt is counted once, here. What is retried: the statuses in ``retry_statuses`` (408, 429,
+500, 502, 503, 504), connection errors but TLS failures, connect and read timeouts, and bodies
+cut short.
+
+:meth:`RetryPolicy.is_retryable` is the single source of "may another attempt succeed": the
+hook retries what it says, and the operators fail a task at once (``AirflowFailException``,
+no task retries) for what it does not.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -19,7 +24,13 @@ from typing import Any, TypeVar
 import requests
 import tenacity
 
-from airflow_provider_sei.exceptions import SEIAPIError, SEIIncompleteReadError
+from airflow_provider_sei.exceptions import (
+    SEIAPIError,
+    SEIConnectionError,
+    SEIIncompleteReadError,
+    SEITimeoutError,
+    SEITLSError,
+)
 from airflow_provider_sei.hooks.form import (
     DEFAULT_BACKOFF_MAX,
     DEFAULT_MAX_ELAPSED,
@@ -28,7 +39,8 @@ from airflow_provider_sei.hooks.form import (
 
 T = TypeVar("T")
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: 408 and 429 are the only 4xx a client may repeat unchanged; 501 and 505 never change.
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -83,29 +95,68 @@ class RetryPolicy:
         return self.backoff(retry_number)
 
     def is_retryable(self, error: BaseException | None) -> bool:
-        """Whether another attempt may succeed after ``error``."""
+        """Whether another attempt (by the hook, or a task retry) may succeed after ``error``."""
         if isinstance(error, SEIAPIError):
             return error.status_code in self.retry_statuses
+        if isinstance(error, (requests.exceptions.SSLError, SEITLSError)):
+            return False  # a wrong scheme, port or certificate: no retry changes it
         return isinstance(
-            error, (requests.ConnectionError, requests.Timeout, SEIIncompleteReadError)
+            error,
+            (
+                requests.ConnectionError,
+                requests.Timeout,
+                SEIConnectionError,
+                SEIIncompleteReadError,
+                SEITimeoutError,
+            ),
         )
 
-    def call(self, fn: Callable[[], T], *, what: str, logger: logging.Logger | Any) -> T:
+    def call(
+        self,
+        fn: Callable[[], T],
+        *,
+        what: str,
+        logger: logging.Logger | Any,
+        deadline: float | None = None,
+    ) -> T:
         """Run ``fn`` until it succeeds, fails for good, or the policy gives up.
 
         The last error is re-raised as it is; ``what`` (a method and URL, never a secret) names
         the call in the one log line written before each retry.
+
+        :param deadline: a ``time.monotonic()`` value: no wait ends after it, so no attempt
+            starts after it. Default: ``max_elapsed`` from now.
         """
-        retrying = tenacity.Retrying(
+        return self._retrying(tenacity.Retrying, what, logger, deadline)(fn)
+
+    async def acall(
+        self,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        what: str,
+        logger: logging.Logger | Any,
+        deadline: float | None = None,
+    ) -> T:
+        """:meth:`call` for a coroutine function (a trigger's poll); waits with asyncio."""
+        return await self._retrying(tenacity.AsyncRetrying, what, logger, deadline)(fn)
+
+    def _retrying(self, kind: Any, what: str, logger: Any, deadline: float | None) -> Any:
+        until = deadline if deadline is not None else time.monotonic() + self.max_elapsed
+
+        def out_of_time(state: tenacity.RetryCallState) -> bool:
+            return time.monotonic() + (state.upcoming_sleep or 0.0) >= until
+
+        options: dict[str, Any] = {}
+        if kind is tenacity.Retrying:
+            options["sleep"] = self.sleep
+        return kind(
             retry=tenacity.retry_if_exception(self.is_retryable),
-            stop=tenacity.stop_after_attempt(self.max_attempts)
-            | tenacity.stop_before_delay(self.max_elapsed),
+            stop=tenacity.stop_after_attempt(self.max_attempts) | out_of_time,
             wait=self._tenacity_wait,
-            sleep=self.sleep,
             before_sleep=lambda state: _log_retry(logger, what, self.max_attempts, state),
             reraise=True,
+            **options,
         )
-        return retrying(fn)
 
     def _tenacity_wait(self, state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None

@@ -37,6 +37,8 @@ class ConnectionSettings:
     base_url: str
     api_key: str = field(repr=False)
     auth_scheme: str = AUTH_SCHEMES[0]
+    #: The Base URL had no scheme and ``https://`` was put in front (said in TLS errors).
+    scheme_assumed: bool = False
     account_id: str | None = None
     project_identifier: str | None = None
     org_identifier: str | None = None
@@ -50,7 +52,7 @@ class ConnectionSettings:
     def from_connection(cls, conn: Any) -> ConnectionSettings:
         """Read an Airflow ``Connection`` (host, password, schema, port and extras)."""
         extra = _Extras(conn.extra_dejson or {})
-        api_key = (conn.password or "").strip()
+        api_key = check_api_key(conn.password)
         scheme = extra.text("auth_scheme") or AUTH_SCHEMES[0]
         if scheme.lower() not in AUTH_SCHEMES:
             raise SEIInvalidRequestError("auth_scheme", scheme, " or ".join(AUTH_SCHEMES))
@@ -72,6 +74,7 @@ class ConnectionSettings:
         )
         return cls(
             base_url=normalise_base_url(conn.host, conn.schema, conn.port),
+            scheme_assumed=bool((conn.host or "").strip()) and "://" not in conn.host,
             api_key=api_key,
             auth_scheme=scheme.lower(),
             account_id=extra.text("account_id") or account_id_from_key(api_key),
@@ -89,9 +92,12 @@ class ConnectionSettings:
         """The API's host name (for messages: never a secret)."""
         return urlsplit(self.base_url).netloc
 
-    def auth_headers(self) -> dict[str, str]:
-        """The authentication headers: the key and, when known, the account."""
-        if self.auth_scheme == "apikey":
+    def auth_headers(self, *, v2: bool = False) -> dict[str, str]:
+        """The authentication headers of the legacy endpoint, or of the V2 export jobs."""
+        scheme = (
+            self.auth_scheme if self.auth_scheme != "auto" else ("apikey" if v2 else "x-api-key")
+        )
+        if scheme == "apikey":
             headers = {"Authorization": f"ApiKey {self.api_key}"}
         else:
             headers = {"x-api-key": self.api_key}
@@ -134,6 +140,24 @@ def normalise_base_url(host: str | None, schema: str | None = None, port: Any = 
     if not path and schema and schema.strip("/"):
         path = "/" + schema.strip("/")
     return urlunsplit((parts.scheme, netloc, path, "", ""))
+
+
+def check_api_key(password: str | None) -> str:
+    """The API key, or an error if it cannot be one; the error never repeats the key.
+
+    Harness keys are printable ASCII without spaces: anything else (a line break pasted
+    with it, a non-Latin-1 character) would otherwise surface later, inside an HTTP library's
+    exception, with the key in its text.
+    """
+    key = (password or "").strip()
+    if key and not all("!" <= char <= "~" for char in key):
+        raise SEIInvalidRequestError(
+            "password (API key)",
+            "<not shown>",
+            "printable ASCII characters without spaces or control characters, as Harness "
+            "issues keys: check for a line break or a stray character pasted with it",
+        )
+    return key
 
 
 def account_id_from_key(api_key: str) -> str | None:

@@ -1,183 +1,234 @@
-"""A report response read as a stream of chunks, never held whole in memory.
+"""A response body read by the provider itself: decoded, counted, and proven complete.
 
-``ReportStream.open`` checks that a 200 really is a CSV report; ``iter_chunks`` reads the body
-one socket read at a time (so the total time bound is checked even on a slow drip), counts the
-bytes and compares them with ``Content-Length``.
+``urllib3`` would decode ``Content-Encoding: gzip`` for us, but it cannot tell a gzip stream
+that was cut short at a row boundary from one that ended: it publishes half a report as a
+whole one. So :class:`Body` reads the raw bytes (``decode_content=False``) and decodes gzip and
+deflate with ``zlib`` itself, in bounded steps (``max_length``: a small, highly compressed body
+cannot balloon in memory), and accepts the body only when its end is **proven**:
+
+* ``Content-Length``: every announced byte arrived (counted on the raw, encoded bytes);
+* chunked transfer coding: the terminating zero-length chunk arrived (urllib3 checks it);
+* a compressed stream (a ``Content-Encoding``, or a V2 download that is itself a ``.gz``
+  file): ``zlib`` saw the stream's end marker and checksum.
+
+A cut body raises :class:`SEIIncompleteReadError`, which the hook retries. A 200 whose end
+cannot be proven at all -- no ``Content-Length``, no chunking and no compression, so the
+connection's close is the only end marker and a dropped connection looks exactly like a
+finished report -- is refused with :class:`SEIResponseError` before its body is read. No proxy
+we know of needs that framing for a response it relays from an HTTP/1.1 server, so there is no
+switch to allow it.
+
+The deadline of an attempt is enforced by the transport (:mod:`.transport`), which shuts the
+socket down when it passes; reads here may therefore block for whole chunks.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time
+import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 
 import requests
-from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
-from airflow_provider_sei.exceptions import (
-    SEIIncompleteReadError,
-    SEIResponseError,
-    SEITimeoutError,
-)
+from airflow_provider_sei.exceptions import SEIIncompleteReadError, SEIResponseError
 
 CSV_CONTENT_TYPES = frozenset({"text/csv", "application/csv"})
-#: Types a CSV may also come as; such a body is accepted unless it starts like HTML or JSON.
+#: Types a CSV may also come as; such a body must still look like a report (the CSV check).
 LOOSE_CONTENT_TYPES = frozenset({"text/plain", "application/octet-stream"})
+#: Types of a V2 download that is a gzip file.
+GZIP_CONTENT_TYPES = frozenset({"application/gzip", "application/x-gzip"})
 EXCERPT_BYTES = 2048
 _EXCERPT_CHARS = 300
 DEFAULT_CHUNK_SIZE = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def now() -> float:
-    """The clock of every time bound (``time.monotonic``; tests replace it)."""
-    return time.monotonic()
+class _Inflater:
+    """Streaming gzip/deflate decoding that knows whether its stream ended."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._zlib: zlib._Decompress | None = None
+        self.ended = False
+
+    def feed(self, data: bytes, max_length: int) -> Iterator[bytes]:
+        """Decode ``data`` in pieces of at most ``max_length`` bytes."""
+        while data:
+            if self._zlib is None or self._zlib.eof:
+                # After the end of a gzip member only another member may follow.
+                if self._zlib is not None and not data.startswith(_GZIP_MAGIC[: len(data)]):
+                    raise SEIResponseError(
+                        f"Unexpected bytes after the end of the {self.kind} stream"
+                    )
+                self._zlib = zlib.decompressobj(self._wbits(data))
+                self.ended = False
+            try:
+                out = self._zlib.decompress(data, max_length)
+            except zlib.error as exc:
+                raise SEIResponseError(f"The {self.kind} stream is corrupt: {exc}") from None
+            if out:
+                yield out
+            self.ended = self._zlib.eof
+            data = self._zlib.unused_data if self._zlib.eof else self._zlib.unconsumed_tail
+
+    def _wbits(self, head: bytes) -> int:
+        if self.kind != "deflate":
+            return 31  # gzip: header and trailer (CRC-32, length) checked
+        # "deflate" should be zlib-wrapped (RFC 9110); some servers send raw deflate.
+        wrapped = len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
+        return 15 if wrapped else -15
 
 
-@dataclass(frozen=True)
-class ExportResult:
-    """What one finished export wrote.
-
-    :param filename: the server's file name from ``Content-Disposition``, if it sent one.
-    :param bytes: the number of bytes written to the sink.
-    :param content_type: the response's ``Content-Type``.
-    :param attempts: the attempts it took, the successful one included.
-    """
-
-    filename: str | None
-    bytes: int
-    content_type: str
-    attempts: int
-
-
-class ReportStream:
-    """The body of a 200 report response, read chunk by chunk.
+class Body:
+    """The body of a 2xx response, as decoded chunks of at most ``chunk_size`` bytes.
 
     :param response: a ``requests`` response opened with ``stream=True``.
-    :param deadline: ``time.monotonic()`` value after which reading stops with ``SEIError``.
-    :param redact: removes secrets from text quoted in errors.
+    :param redact: removes secrets from server text quoted in errors.
+    :param gunzip_files: decode a body that is itself a gzip file (a V2 ``.csv.gz`` download),
+        detected by its first two bytes, after any ``Content-Encoding``.
+    :param chunk_size: bytes per socket read, and the most bytes one decoded chunk holds.
     """
 
     def __init__(
         self,
         response: requests.Response,
         *,
-        deadline: float | None = None,
         redact: Callable[[str], str] = str,
+        gunzip_files: bool = False,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> None:
         self._response = response
-        self._deadline = deadline
         self._redact = redact
-        self.filename = parse_filename(response.headers.get("Content-Disposition"))
-        self.content_type = response.headers.get("Content-Type", "")
-        self.content_length = _content_length(response)
-        self.bytes_read = 0
-        self._head = b""  # bytes read to sniff the body, handed out first by iter_chunks
+        self._gunzip_files = gunzip_files
+        self._chunk_size = chunk_size
+        headers = response.headers
+        self.content_type = headers.get("Content-Type", "")
+        self.filename = parse_filename(headers.get("Content-Disposition"))
+        self.content_length = _content_length(headers.get("Content-Length"))
+        self.chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
+        self.encoding = _content_encoding(headers.get("Content-Encoding"))
+        #: Bytes as they came off the wire, and after all decoding (what the CSV check sees).
+        self.raw_bytes = 0
+        self.bytes = 0
+        #: Whether the body (after any Content-Encoding) is a gzip file that was decoded.
+        self.gzip_file = False
+        #: Called with the bytes of a body that is a gzip file, as they come (after any
+        #: Content-Encoding): a V2 ``.csv.gz`` is stored as downloaded while its CSV is checked.
+        self.tap: Callable[[bytes], object] | None = None
 
-    @classmethod
-    def open(
-        cls,
-        response: requests.Response,
-        *,
-        deadline: float | None = None,
-        redact: Callable[[str], str] = str,
-    ) -> ReportStream:
-        """Wrap ``response``; raise ``SEIResponseError`` when its body is not a CSV report.
+    def chunks(self) -> Iterator[bytes]:
+        """Yield the decoded body; raise once it is complete, or for why it is not.
 
-        A 0-byte body is an empty report whatever its type. Any other body must be CSV: an
-        HTML or JSON page (a login page, a proxy's error, an API error sent with 200) is
-        rejected with a short excerpt, and not retried, also when it comes as ``text/plain``
-        or ``application/octet-stream``.
+        :raises SEIIncompleteReadError: the body was cut short (retryable).
+        :raises SEIResponseError: its end cannot be proven, or a stream is corrupt.
         """
-        stream = cls(response, deadline=deadline, redact=redact)
-        kind = media_type(stream.content_type)
-        if kind in CSV_CONTENT_TYPES or stream.content_length == 0:
-            return stream
-        head = stream._read(EXCERPT_BYTES)
-        if not head:
-            return stream
-        if kind in LOOSE_CONTENT_TYPES and not _looks_like_markup(head):
-            stream._head = head
-            return stream
-        stream.close()
-        raise SEIResponseError(
-            f"Expected a CSV report but got {stream.content_type or 'no Content-Type'}: "
-            f"{excerpt(head, redact)}"
-        )
+        content = _Inflater(self.encoding) if self.encoding != "identity" else None
+        file: _Inflater | None = None
+        sniffed = not self._gunzip_files
+        if sniffed:
+            self._check_framing(compressed_file=False)
+        head = b""
+        size = self._chunk_size
+        while raw := self._read(size):
+            pieces = content.feed(raw, size) if content is not None else (raw,)
+            for piece in pieces:
+                if not sniffed:  # the first bytes tell whether the body is a gzip file
+                    head += piece
+                    if len(head) < len(_GZIP_MAGIC):
+                        continue
+                    piece, head, sniffed = head, b"", True
+                    if piece.startswith(_GZIP_MAGIC):
+                        file, self.gzip_file = _Inflater("gzip"), True
+                    self._check_framing(compressed_file=file is not None)
+                yield from self._emit(piece, file, size)
+        if not sniffed:  # a body shorter than the gzip magic
+            self._check_framing(compressed_file=False)
+            yield from self._emit(head, None, size)
+        self._check_end(content, file)
 
-    def iter_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
-        """Yield the body in chunks of ``chunk_size`` bytes (the last one may be shorter).
-
-        :raises SEIIncompleteReadError: the body ended short of ``Content-Length`` or the
-            connection broke mid-body.
-        :raises SEIError: the deadline passed (the total time bound, ``max_elapsed``).
-        """
-        buffer, self._head = bytearray(self._head), b""
-        while data := self._read(chunk_size - len(buffer)):
-            if not buffer and len(data) >= chunk_size:
-                yield data  # a whole chunk in one read: no copies
-                continue
-            buffer += data
-            if len(buffer) >= chunk_size:
-                yield bytes(buffer)
-                buffer.clear()
-        if buffer:
-            yield bytes(buffer)
-        self._check_complete()
+    def _emit(self, piece: bytes, file: _Inflater | None, size: int) -> Iterator[bytes]:
+        if not piece:
+            return
+        if self.tap is not None and file is not None:
+            self.tap(piece)
+        for data in file.feed(piece, size) if file is not None else (piece,):
+            self.bytes += len(data)
+            yield data
 
     def close(self) -> None:
         """Release the connection."""
         self._response.close()
 
     def _read(self, size: int) -> bytes:
-        """One socket read of at most ``size`` bytes, counted and checked against the deadline.
-
-        ``read1`` returns what has arrived instead of waiting for ``size`` bytes, so a slow
-        drip still reaches the deadline check.
-        """
-        raw = self._response.raw
-        read = getattr(raw, "read1", None) or raw.read  # read1: urllib3 >= 2.3
         try:
-            data = read(size, decode_content=True)
+            data = self._response.raw.read(size, decode_content=False)
         except ProtocolError as exc:
-            raise SEIIncompleteReadError(self.content_length, self.bytes_read) from exc
-        except ReadTimeoutError as exc:
-            raise requests.ReadTimeout(f"read timed out after {self.bytes_read} bytes") from exc
-        except DecodeError as exc:
-            raise SEIResponseError(
-                f"Could not decode the response body: {type(exc).__name__}"
+            raise SEIIncompleteReadError(
+                self.content_length, self.raw_bytes, "the connection broke"
             ) from exc
-        self.bytes_read += len(data)
-        self._check_deadline()
+        except ReadTimeoutError as exc:
+            raise requests.ReadTimeout(f"read timed out after {self.raw_bytes} bytes") from exc
+        self.raw_bytes += len(data)
         return data
 
-    def _check_deadline(self) -> None:
-        if self._deadline is not None and now() > self._deadline:
+    def _check_framing(self, compressed_file: bool) -> None:
+        """Refuse a body whose end nothing can prove (see the module docstring)."""
+        if (
+            self.content_length is None
+            and not self.chunked
+            and self.encoding == "identity"
+            and not compressed_file
+        ):
             self.close()
-            raise SEITimeoutError(
-                f"SEI report download exceeded its time bound (max_elapsed) after "
-                f"{self.bytes_read} bytes"
+            raise SEIResponseError(
+                "The response has neither a Content-Length nor chunked framing nor a compressed "
+                "body, so a connection dropped mid-report could not be told from a complete "
+                "report; refusing it. The SEI API sends a Content-Length or chunks: check for a "
+                "proxy in between that strips them."
             )
 
-    def _check_complete(self) -> None:
-        # A compressed body is counted after decoding, so it cannot be compared with
-        # Content-Length; urllib3 checks the raw length of those itself.
-        encoded = self._response.headers.get("Content-Encoding", "identity").lower() != "identity"
-        if (
-            self.content_length is not None
-            and not encoded
-            and self.bytes_read < self.content_length
-        ):
-            raise SEIIncompleteReadError(self.content_length, self.bytes_read)
+    def _check_end(self, content: _Inflater | None, file: _Inflater | None) -> None:
+        if self.content_length is not None and self.raw_bytes < self.content_length:
+            raise SEIIncompleteReadError(self.content_length, self.raw_bytes)
+        for inflater in (content, file):
+            if inflater is not None and self.raw_bytes and not inflater.ended:
+                raise SEIIncompleteReadError(
+                    self.content_length, self.raw_bytes, f"the {inflater.kind} stream has no end"
+                )
+
+
+def _content_encoding(value: str | None) -> str:
+    codings = [c.strip().lower() for c in (value or "").split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if not codings:
+        return "identity"
+    if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
+        return "deflate" if codings[0] == "deflate" else "gzip"
+    raise SEIResponseError(
+        f"Unsupported Content-Encoding {clean(value or '')!r}: the provider decodes gzip and "
+        "deflate (it asks for nothing else)"
+    )
+
+
+def _content_length(value: str | None) -> int | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if not text.isascii() or not text.isdigit():
+        raise SEIResponseError(f"Invalid Content-Length {clean(value)!r}")
+    return int(text)
 
 
 def parse_filename(content_disposition: str | None) -> str | None:
     """The file name of a ``Content-Disposition`` header: quoted, unquoted or RFC 5987.
 
-    Only the last path component is kept: a server's name must not steer where a file goes.
+    Only the last path component is kept, control characters removed; whether the name is
+    used at all is the writer's decision (it takes plain report names only).
     """
     if not content_disposition:
         return None
@@ -189,14 +240,14 @@ def parse_filename(content_disposition: str | None) -> str | None:
     value = next((v for v in values if isinstance(v, tuple)), values[0] if values else None)
     if not value:
         return None
-    name = str(collapse_rfc2231_value(value))
+    name = clean(str(collapse_rfc2231_value(value)))
     name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
     return name if name not in ("", ".", "..") else None
 
 
-def _looks_like_markup(head: bytes) -> bool:
-    """Whether a body starts like an HTML/XML page or a JSON document rather than a CSV."""
-    return head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"<", b"{", b"[")
+def clean(text: str) -> str:
+    """``text`` without control characters: fit for one log line."""
+    return _CONTROL.sub("", text)
 
 
 def media_type(content_type: str | None) -> str:
@@ -204,10 +255,23 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
+def looks_like_markup(head: bytes) -> bool:
+    """Whether a body starts like an HTML/XML page or a JSON document rather than a CSV.
+
+    UTF-16 and UTF-32 pages (a byte-order mark, or NUL bytes between ASCII characters) count.
+    """
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head[:64]:
+        head = head.replace(b"\x00", b"").lstrip(b"\xff\xfe")
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"<", b"{", b"[")
+
+
 def excerpt(data: bytes, redact: Callable[[str], str] = str) -> str:
-    """A short, single-line, secret-free quote of a body for an error message."""
+    """A short, single-line, secret-free quote of a body for an error message.
+
+    Redacted before whitespace is folded, so a key split over two lines is still found.
+    """
     text = redact(data.decode("utf-8", errors="replace"))
-    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+", " ", clean(text.replace("\r", " ").replace("\n", " "))).strip()
     return text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + "..."
 
 
@@ -222,13 +286,5 @@ def server_message(data: bytes, redact: Callable[[str], str] = str) -> str:
         if message is not None:
             text = excerpt(str(message).encode(), redact)
             correlation = body.get("correlationId")
-            return f"{text} (correlationId {correlation})" if correlation else text
+            return f"{text} (correlationId {clean(str(correlation))})" if correlation else text
     return excerpt(data, redact)
-
-
-def _content_length(response: requests.Response) -> int | None:
-    value = response.headers.get("Content-Length")
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None

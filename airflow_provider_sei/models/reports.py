@@ -11,8 +11,6 @@ a number, dates as ``yyyy-MM-dd``, metric names in upper case.
 
 from __future__ import annotations
 
-import ast
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,55 +19,29 @@ from typing import Any
 from airflow_provider_sei.exceptions import SEIInvalidRequestError
 from airflow_provider_sei.metrics import (
     CATALOGUE,
+    COLLECTION_NAME_COLUMN,
     CalculationType,
     Category,
     Granularity,
     get_metric,
     metric_names,
 )
+from airflow_provider_sei.models._parse import (
+    is_nullish,
+    one_of,
+    parse_bool,
+    parse_date,
+    parse_id,
+    parse_list,
+)
 
 DateLike = str | date | datetime
 MetricsLike = Iterable[str] | str | None
 
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATE_ALLOWED = "a yyyy-MM-dd string, a date, a datetime or a pendulum value"
-_NULLISH = {"", "none", "null"}  # what a template renders for a missing value
-
-
-def parse_date(field: str, value: Any) -> date:
-    """A ``date`` from a ``yyyy-MM-dd`` string, an ISO datetime string, or a date/datetime."""
-    if isinstance(value, datetime):  # pendulum.DateTime too; checked before date (a subclass)
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if _DATE_RE.match(text):
-                return date.fromisoformat(text)
-            if "T" in text:  # a rendered datetime, e.g. "{{ data_interval_start }}"
-                return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
-        except ValueError:
-            pass
-    raise SEIInvalidRequestError(field, value, _DATE_ALLOWED)
-
 
 def parse_identifier(field: str, value: Any) -> str:
-    """A non-empty collection identifier; ints are accepted and sent as strings."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if isinstance(value, str) and value.strip().lower() not in _NULLISH:
-        return value.strip()
-    raise SEIInvalidRequestError(field, value, "a non-empty string such as '6036'")
-
-
-def parse_team_ref_id(field: str, value: Any) -> int:
-    """A non-negative integer team id; numeric strings (rendered templates) are accepted."""
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise SEIInvalidRequestError(field, value, "a non-negative integer such as 6036")
+    """A collection id: the number in the app's ``?collectionId=`` URL, as a string."""
+    return str(parse_id(field, value))
 
 
 def parse_granularity(field: str, value: Any) -> Granularity:
@@ -81,7 +53,7 @@ def parse_granularity(field: str, value: Any) -> Granularity:
             return Granularity(value.strip().lower())
         except ValueError:
             pass
-    raise SEIInvalidRequestError(field, value, _one_of(g.value for g in Granularity))
+    raise SEIInvalidRequestError(field, value, one_of(g.value for g in Granularity))
 
 
 def parse_calculation_type(field: str, value: Any) -> CalculationType:
@@ -95,16 +67,7 @@ def parse_calculation_type(field: str, value: Any) -> CalculationType:
             return CalculationType(value.strip().upper())
         except ValueError:
             pass
-    raise SEIInvalidRequestError(field, value, _one_of(c.value for c in CalculationType))
-
-
-def parse_bool(field: str, value: Any) -> bool:
-    """A bool; the strings ``true`` and ``false`` (any case) are accepted from templates."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise SEIInvalidRequestError(field, value, "True or False")
+    raise SEIInvalidRequestError(field, value, one_of(c.value for c in CalculationType))
 
 
 def parse_metrics(field: str, value: MetricsLike, category: Category) -> tuple[str, ...] | None:
@@ -116,31 +79,15 @@ def parse_metrics(field: str, value: MetricsLike, category: Category) -> tuple[s
     """
     if value is None:
         return None
-    if isinstance(value, str):
-        value = _split_names(field, value, category)
-    if not isinstance(value, Iterable) or isinstance(value, (bytes, dict)):
-        raise SEIInvalidRequestError(field, value, f"a list of {_metrics_allowed(category)}")
+    items = parse_list(field, value, what=_metrics_allowed(category))
     names: list[str] = []
-    for item in value:
+    for item in items:
         metric = get_metric(category, item) if isinstance(item, str) else None
         if metric is None:
             raise SEIInvalidRequestError(field, item, _wrong_metric_hint(item, category))
         if metric.name not in names:
             names.append(metric.name)
     return tuple(names)
-
-
-def _split_names(field: str, text: str, category: Category) -> list[Any]:
-    text = text.strip()
-    if text.startswith("[") and text.endswith("]"):
-        try:
-            names = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            raise SEIInvalidRequestError(
-                field, text, f"a list of {_metrics_allowed(category)}"
-            ) from None
-        return list(names)
-    return [part for part in text.split(",") if part.strip()]
 
 
 def _wrong_metric_hint(item: Any, category: Category) -> str:
@@ -154,10 +101,6 @@ def _wrong_metric_hint(item: Any, category: Category) -> str:
 
 def _metrics_allowed(category: Category) -> str:
     return f"{category.value} metrics: {', '.join(metric_names(category))}"
-
-
-def _one_of(values: Iterable[str]) -> str:
-    return "one of " + ", ".join(values)
 
 
 def _check_range(start: date, end: date) -> None:
@@ -206,10 +149,7 @@ class TeamReportRequest:
         both name the same team.
         """
         collection = parse_identifier("collection_id", collection_id)
-        if team_ref_id is None or (isinstance(team_ref_id, str) and not team_ref_id.strip()):
-            ref = int(collection) if collection.isdigit() else None
-        else:
-            ref = parse_team_ref_id("team_ref_id", team_ref_id)
+        ref = int(collection) if is_nullish(team_ref_id) else parse_id("team_ref_id", team_ref_id)
         productivity = parse_metrics(
             "productivity_metrics", productivity_metrics, Category.PRODUCTIVITY
         )
@@ -308,6 +248,22 @@ class ContributorReportRequest:
 
 
 ReportRequest = TeamReportRequest | ContributorReportRequest
+
+
+def header_names(request: ReportRequest) -> tuple[str, ...]:
+    """Column names a report for ``request`` may carry: the collection column and, for each
+    metric asked for, its API name and display name (the header text is not documented)."""
+    if isinstance(request, ContributorReportRequest):
+        categories: tuple[Category, ...] = (Category.CONTRIBUTOR,)
+    else:
+        categories = (Category.PRODUCTIVITY, Category.EFFICIENCY)
+    names = [COLLECTION_NAME_COLUMN]
+    for name in request.expected_metrics():
+        for category in categories:
+            metric = get_metric(category, name)
+            if metric is not None:
+                names += [metric.name, metric.display_name]
+    return tuple(dict.fromkeys(names))
 
 
 def _expand(category: Category, names: tuple[str, ...] | None) -> tuple[str, ...]:

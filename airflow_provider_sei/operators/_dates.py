@@ -3,15 +3,16 @@
 The rule, in the DAG's timezone (each bound independently; an explicit value always wins):
 
 * ``date_start`` / ``date_end`` given (a ``yyyy-MM-dd`` string, a rendered template, a
-  ``date``, a ``datetime`` or a pendulum value): used as they are.
+  ``date``, a ``datetime`` or a pendulum value): used as they are; a datetime that carries an
+  offset (``2024-01-01T23:30:00-05:00``) is converted to the DAG's timezone first.
 * The run has a data interval: it starts on the date of ``data_interval_start`` and ends on
   the day before ``data_interval_end`` (the interval's end is exclusive). A weekly interval
   ``[2024-01-01, 2024-01-08)`` gives ``2024-01-01 .. 2024-01-07``.
 * The interval is shorter than a day (zero length for ``CronTriggerTimetable`` without an
-  ``interval``, the default for cron strings, and for manual runs of ``schedule=None``
-  DAGs): the single day before ``data_interval_end``, the last complete day.
-* No data interval at all (an asset-triggered run, which has no logical date): the single
-  day before ``dag_run.run_after``.
+  ``interval``, the default for cron strings): the single day before ``data_interval_end``,
+  the last complete day, with a warning.
+* No data interval at all (a manual "Trigger" without a logical date, an asset-triggered
+  run): the single day before ``dag_run.run_after``, with a warning.
 
 When only one bound is explicit and the default of the other would fall on the wrong side
 of it, the range is rejected with an error naming both fields, rather than silently
@@ -28,7 +29,7 @@ from typing import Any
 import pendulum
 
 from airflow_provider_sei.exceptions import SEIInvalidRequestError
-from airflow_provider_sei.models import parse_date
+from airflow_provider_sei.models._parse import is_nullish, parse_date
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,11 @@ _SHORT_INTERVAL_HINT = (
     "day only. For weekly or monthly windows, schedule the DAG with an interval timetable "
     "(CronDataIntervalTimetable, CronTriggerTimetable(..., interval=...) or "
     "DeltaDataIntervalTimetable), or pass date_start / date_end."
+)
+_NO_INTERVAL_HINT = (
+    "This run has no data interval (a manual trigger without a logical date, or an "
+    "asset-triggered run), so the report covers %s, the day before the run, only. Pass "
+    "date_start / date_end (or trigger with a logical date) for another range."
 )
 
 
@@ -57,8 +63,9 @@ def resolve_date_range(date_start: Any, date_end: Any, context: Any) -> DateRang
     :param date_end: the operator's rendered ``date_end``, or None for the default.
     :param context: the task's Airflow context (``dag``, ``dag_run``, ``data_interval_*``).
     """
-    start = None if date_start is None else parse_date("date_start", date_start)
-    end = None if date_end is None else parse_date("date_end", date_end)
+    tz = _timezone(context)
+    start = None if is_nullish(date_start) else parse_date("date_start", date_start, tz)
+    end = None if is_nullish(date_end) else parse_date("date_end", date_end, tz)
     if start is not None and end is not None:
         _check_order(start, end, "")
         return DateRange(start, end, "date_start and date_end")
@@ -83,7 +90,7 @@ def default_range(context: Any) -> DateRange:
         start = _local_date(interval_start, tz)
         if start <= end:
             return DateRange(start, end, "the data interval")
-        log.info(_SHORT_INTERVAL_HINT)
+        log.warning(_SHORT_INTERVAL_HINT)
         return DateRange(end, end, "the last complete day before the data interval's end")
     run_after = getattr(context.get("dag_run"), "run_after", None)
     if run_after is None:
@@ -91,6 +98,7 @@ def default_range(context: Any) -> DateRange:
             "date_start", None, "a date: this run has neither a data interval nor a run_after"
         )
     day = _local_date(run_after, tz) - _ONE_DAY
+    log.warning(_NO_INTERVAL_HINT, day)
     return DateRange(day, day, "the day before the run's run_after (no data interval)")
 
 
