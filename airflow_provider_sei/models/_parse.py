@@ -13,8 +13,6 @@ from collections.abc import Iterable
 from datetime import date, datetime, tzinfo
 from typing import Any
 
-import pendulum
-
 from airflow_provider_sei.exceptions import SEIInvalidRequestError
 
 NULLISH = frozenset({"", "none", "null"})  # what a template renders for a missing value
@@ -46,11 +44,11 @@ def parse_date(field: str, value: Any, tz: tzinfo | None = None) -> date:
             pass
     if isinstance(value, datetime):  # pendulum.DateTime too; checked before date (a subclass)
         if value.tzinfo is not None and tz is not None:
-            value = pendulum.instance(value).in_timezone(tz)
+            value = value.astimezone(tz)
         return value.date()
     if isinstance(value, date):
         return value
-    raise SEIInvalidRequestError(field, value, _DATE_ALLOWED)
+    raise SEIInvalidRequestError(field, shown(value), _DATE_ALLOWED)
 
 
 def parse_id(field: str, value: Any) -> int:
@@ -62,7 +60,7 @@ def parse_id(field: str, value: Any) -> int:
     elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**MAX_ID_DIGITS:
         return value
     raise SEIInvalidRequestError(
-        field, _short(value), f"a non-negative integer id of at most {MAX_ID_DIGITS} digits"
+        field, shown(value), f"a non-negative integer id of at most {MAX_ID_DIGITS} digits"
     )
 
 
@@ -79,9 +77,9 @@ def parse_int(field: str, value: Any, *, minimum: int = 0, maximum: int | None =
         number = int(number)
     bounds = f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
     if not isinstance(number, int) or isinstance(number, bool):
-        raise SEIInvalidRequestError(field, _short(value), bounds)
+        raise SEIInvalidRequestError(field, shown(value), bounds)
     if number < minimum or (maximum is not None and number > maximum):
-        raise SEIInvalidRequestError(field, _short(value), bounds)
+        raise SEIInvalidRequestError(field, shown(value), bounds)
     return number
 
 
@@ -92,7 +90,7 @@ def parse_number(field: str, value: Any, *, minimum: float = 0.0) -> float:
     except (TypeError, ValueError):
         number = math.nan
     if not math.isfinite(number) or number < minimum:
-        raise SEIInvalidRequestError(field, _short(value), f"a number >= {minimum:g}")
+        raise SEIInvalidRequestError(field, shown(value), f"a number >= {minimum:g}")
     return number
 
 
@@ -104,7 +102,7 @@ def parse_bool(field: str, value: Any) -> bool:
         text = value.strip().lower()
         if text in _TRUE or text in _FALSE:
             return text in _TRUE
-    raise SEIInvalidRequestError(field, _short(value), "True or False")
+    raise SEIInvalidRequestError(field, shown(value), "True or False")
 
 
 def parse_list(field: str, value: Any, *, what: str = "names") -> list[Any]:
@@ -118,12 +116,12 @@ def parse_list(field: str, value: Any, *, what: str = "names") -> list[Any]:
             try:
                 parsed = ast.literal_eval(text)
             except (ValueError, SyntaxError):
-                raise SEIInvalidRequestError(field, _short(value), f"a list of {what}") from None
+                raise SEIInvalidRequestError(field, shown(value), f"a list of {what}") from None
             return list(parsed) if isinstance(parsed, (list, tuple)) else [parsed]
         return [part.strip().strip("'\"") for part in text.split(",") if part.strip()]
     if isinstance(value, Iterable) and not isinstance(value, (bytes, dict)):
         return list(value)
-    raise SEIInvalidRequestError(field, _short(value), f"a list of {what}")
+    raise SEIInvalidRequestError(field, shown(value), f"a list of {what}")
 
 
 def parse_choice(
@@ -138,7 +136,7 @@ def parse_choice(
         for choice in options:
             if choice.lower() == wanted:
                 return choice
-    raise SEIInvalidRequestError(field, _short(value), one_of(options))
+    raise SEIInvalidRequestError(field, shown(value), one_of(options))
 
 
 def one_of(values: Iterable[str]) -> str:
@@ -146,9 +144,12 @@ def one_of(values: Iterable[str]) -> str:
     return f"one of {listed}" if listed else ""
 
 
-def _short(value: Any, limit: int = 80) -> Any:
+def shown(value: Any, limit: int = 80) -> Any:
     """The value as it goes into a message: long strings and reprs cut to ``limit``."""
-    text = value if isinstance(value, str) else repr(value)
+    try:
+        text = value if isinstance(value, str) else repr(value)
+    except ValueError:  # an int past Python's int-to-str digit limit (4300 digits)
+        return f"<an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits>"
     if len(text) <= limit:
         return value
     return text[:limit] + f"... ({len(text)} characters)"

@@ -33,6 +33,7 @@ from airflow_provider_sei.models._parse import (
     parse_date,
     parse_id,
     parse_list,
+    shown,
 )
 
 DateLike = str | date | datetime
@@ -53,7 +54,7 @@ def parse_granularity(field: str, value: Any) -> Granularity:
             return Granularity(value.strip().lower())
         except ValueError:
             pass
-    raise SEIInvalidRequestError(field, value, one_of(g.value for g in Granularity))
+    raise SEIInvalidRequestError(field, shown(value), one_of(g.value for g in Granularity))
 
 
 def parse_calculation_type(field: str, value: Any) -> CalculationType:
@@ -67,7 +68,7 @@ def parse_calculation_type(field: str, value: Any) -> CalculationType:
             return CalculationType(value.strip().upper())
         except ValueError:
             pass
-    raise SEIInvalidRequestError(field, value, one_of(c.value for c in CalculationType))
+    raise SEIInvalidRequestError(field, shown(value), one_of(c.value for c in CalculationType))
 
 
 def parse_metrics(field: str, value: MetricsLike, category: Category) -> tuple[str, ...] | None:
@@ -84,7 +85,7 @@ def parse_metrics(field: str, value: MetricsLike, category: Category) -> tuple[s
     for item in items:
         metric = get_metric(category, item) if isinstance(item, str) else None
         if metric is None:
-            raise SEIInvalidRequestError(field, item, _wrong_metric_hint(item, category))
+            raise SEIInvalidRequestError(field, shown(item), _wrong_metric_hint(item, category))
         if metric.name not in names:
             names.append(metric.name)
     return tuple(names)
@@ -145,8 +146,8 @@ class TeamReportRequest:
     ) -> TeamReportRequest:
         """Validate loose input. With both metric lists None, every metric of both is asked for.
 
-        ``team_ref_id`` defaults to ``collection_id`` when that is numeric: the API's tip says
-        both name the same team.
+        ``collection_id`` must be the numeric id (ASCII digits, at most 18): ``teamRefId`` is a
+        Number and the API's tip says both name the same team, so ``team_ref_id`` defaults to it.
         """
         collection = parse_identifier("collection_id", collection_id)
         ref = int(collection) if is_nullish(team_ref_id) else parse_id("team_ref_id", team_ref_id)

@@ -12,13 +12,17 @@
   parameter, an unknown connection, a store that cannot be written, a 4xx other than 408 and
   429, a response that is not a report -- into ``AirflowFailException``; the hook's retry
   policy (``is_retryable``) is the one judge.
+* **Copies.** Airflow copies tasks (``copy.deepcopy`` for ``partial_subset``, ``copy.copy``
+  before running one, pickling): ``__init__`` only stores arguments, and the hook -- a
+  session, a cancel event, a rate limiter -- is never copied; each copy builds its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -38,7 +42,14 @@ from airflow_provider_sei.exceptions import (
 )
 from airflow_provider_sei.hooks.retry import RetryPolicy
 from airflow_provider_sei.lineage import LineageFacts
-from airflow_provider_sei.models._parse import is_nullish, parse_bool, parse_choice, parse_int
+from airflow_provider_sei.models._parse import (
+    is_nullish,
+    one_of,
+    parse_bool,
+    parse_choice,
+    parse_int,
+    parse_list,
+)
 from airflow_provider_sei.operators._dates import DateRange, resolve_date_range
 from airflow_provider_sei.output.columns import parse_add_columns
 from airflow_provider_sei.output.formats import file_suffix, parse_output_format
@@ -62,16 +73,43 @@ RENAMED = {
 }
 
 
+#: Where the resolved date range is kept for the rest of a task run (render, then execute).
+_DATES_KEY = "sei_date_range"
+
+
 def take_renamed(kwargs: dict[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
     """Pop the deprecated spellings out of ``kwargs``; return the new names' values."""
     values = dict(defaults)
     for old, new in RENAMED.items():
         if old in kwargs:
-            warnings.warn(f"{old} is deprecated: use {new}", DeprecationWarning, stacklevel=3)
+            warnings.warn(
+                f"{old} is deprecated: use {new}", DeprecationWarning, stacklevel=_caller_level()
+            )
             value = kwargs.pop(old)
             if values.get(new) in (None, DEFAULT_CONN_ID):
                 values[new] = value
     return values
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside this provider and Airflow: the DAG file.
+
+    Operators' ``__init__`` run under Airflow's wrappers, one per class of the hierarchy, so
+    a fixed level would point into Airflow (where warnings are ignored by default).
+    """
+    frame = sys._getframe(2)  # the caller of take_renamed: level 2 of its warnings
+    level = 2
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
+        ("airflow_provider_sei.", "airflow.")
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def parse_names(field: str, value: Any, what: str) -> list[Any]:
+    """A templated list of names (``add_columns``, ...), parsed as every other list is."""
+    return [] if is_nullish(value) else parse_list(field, value, what=what)
 
 
 @contextlib.contextmanager
@@ -95,7 +133,94 @@ def fail_fast() -> Iterator[None]:
         raise
 
 
-class SEIExportBaseOperator(BaseOperator):
+class Namespace(dict):  # type: ignore[type-arg]
+    """``{{ sei.* }}``: a name it does not hold fails the task naming it (no blank path part)."""
+
+    def __missing__(self, key: str) -> Any:
+        raise SEIInvalidRequestError("sei", key, one_of(sorted(self)))
+
+
+class SEIOperatorMixin:
+    """What every SEI operator shares with Airflow: the ``sei`` namespace, copies, ``on_kill``.
+
+    Put it before ``BaseOperator`` in the bases. It reads the operator's ``date_start``,
+    ``date_end`` and ``output_format``; operators add their own names to ``namespace``.
+    """
+
+    #: Rendered before the ``sei`` namespace is built (and so usable inside it).
+    render_first: tuple[str, ...] = ("date_start", "date_end", "output_format")
+    #: Not deep-copied (a session, locks, an event); dropped from copies altogether.
+    shallow_copy_attrs: Sequence[str] = ("hook",)
+    date_start: Any = None
+    date_end: Any = None
+    output_format: Any = "csv"
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: Any,
+        seen_oids: set[int],
+    ) -> None:
+        """Render the date fields, expose the resolved range as ``sei``, render the rest.
+
+        Overridden here rather than in ``render_template_fields``: a mapped task's
+        ``MappedOperator`` renders its unmapped task by calling this method directly.
+        """
+        render = super()._do_render_template_fields  # type: ignore[misc]
+        if parent is not self:  # a nested templated object
+            render(parent, template_fields, context, jinja_env, seen_oids)
+            return
+        fields = list(template_fields)
+        with fail_fast():
+            render(
+                self, [f for f in fields if f in self.render_first], context, jinja_env, seen_oids
+            )
+            context["sei"] = Namespace(self.namespace(context))  # type: ignore[typeddict-unknown-key]
+            render(
+                self,
+                [f for f in fields if f not in self.render_first],
+                context,
+                jinja_env,
+                seen_oids,
+            )
+
+    def dates(self, context: Context) -> DateRange:
+        """The inclusive range of the run (resolved once per run; see ``_dates``)."""
+        cached = context.get(_DATES_KEY)
+        if not isinstance(cached, DateRange):
+            cached = resolve_date_range(self.date_start, self.date_end, context)
+            context[_DATES_KEY] = cached  # type: ignore[literal-required]
+        return cached
+
+    def namespace(self, context: Context) -> dict[str, Any]:
+        """What ``{{ sei.* }}`` holds: the range and the format's suffix; subclasses add theirs."""
+        dates = self.dates(context)
+        return {
+            "date_start": dates.start.isoformat(),
+            "date_end": dates.end.isoformat(),
+            "suffix": file_suffix(self.output_format),
+        }
+
+    def on_kill(self) -> None:
+        """Stop the hook's waits (rate limiter, polling) when the task is killed."""
+        hook = self.__dict__.get("hook")
+        if hook is not None:
+            hook.cancel.set()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        result = super().__deepcopy__(memo)  # type: ignore[misc]
+        result.__dict__.pop("hook", None)
+        return result
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()  # type: ignore[misc]
+        state.pop("hook", None)
+        return state
+
+
+class SEIExportBaseOperator(SEIOperatorMixin, BaseOperator):
     """Render, validate, export, write: the parameters and steps all export operators share.
 
     Subclasses set ``_kind`` and implement ``export`` (the hook call) and ``namespace``.
@@ -113,8 +238,6 @@ class SEIExportBaseOperator(BaseOperator):
         "add_columns",
         "max_bytes",
     )
-    #: Rendered before the ``sei`` namespace is built (and so usable inside it).
-    render_first: tuple[str, ...] = ("date_start", "date_end", "output_format")
     ui_color = "#e6f0ff"
     _kind = "export"
 
@@ -173,40 +296,12 @@ class SEIExportBaseOperator(BaseOperator):
 
         return SEIHook(harness_sei_conn_id=self.harness_sei_conn_id)
 
-    # -- rendering ------------------------------------------------------------------------------
-
-    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
-        """Render the date fields, expose the resolved range as ``sei``, render the rest."""
-        jinja_env = jinja_env or self.get_template_env()
-        first = [name for name in self.template_fields if name in self.render_first]
-        rest = [name for name in self.template_fields if name not in self.render_first]
-        with fail_fast():
-            self._do_render_template_fields(self, first, context, jinja_env, set())
-            context["sei"] = self.namespace(context)  # type: ignore[typeddict-unknown-key]
-            self._do_render_template_fields(self, rest, context, jinja_env, set())
-
-    def dates(self, context: Context) -> DateRange:
-        """The report's inclusive range (resolved once; see ``_dates``)."""
-        cached = getattr(self, "_dates", None)
-        if cached is None:
-            cached = self._dates = resolve_date_range(self.date_start, self.date_end, context)
-        return cached
-
-    def namespace(self, context: Context) -> dict[str, Any]:
-        """What ``{{ sei.* }}`` holds; subclasses add their ids."""
-        dates = self.dates(context)
-        return {
-            "date_start": dates.start.isoformat(),
-            "date_end": dates.end.isoformat(),
-            "suffix": file_suffix(self.output_format),
-        }
-
     # -- executing ------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
         with fail_fast():
             if "sei" not in context:  # execute() called without rendering (a test, a @task)
-                context["sei"] = self.namespace(context)  # type: ignore[typeddict-unknown-key]
+                context["sei"] = Namespace(self.namespace(context))  # type: ignore[typeddict-unknown-key]
             dates = self.dates(context)
             output = self.output_options(context)
             result, extra = self.export(context, dates, output)
@@ -241,6 +336,8 @@ class SEIExportBaseOperator(BaseOperator):
             columns=list(result.columns),
             rows=result.rows,
             bytes=result.bytes,
+            output_format=result.output_format,
+            added_columns=list(output.columns),
         )
         return summary
 
@@ -264,10 +361,6 @@ class SEIExportBaseOperator(BaseOperator):
         """Run the export; return its result and the XCom keys the operator adds."""
         raise NotImplementedError
 
-    def on_kill(self) -> None:
-        if "hook" in self.__dict__:
-            self.hook.cancel.set()
-
     def destination_arg(self) -> Any:
         """What the hook writes to: the ObjectStoragePath given, or the rendered URI."""
         return self.destination_path if self.destination_path is not None else self.destination
@@ -276,7 +369,7 @@ class SEIExportBaseOperator(BaseOperator):
         """Validate the output parameters (before any request) into ``OutputOptions``."""
         if_empty = parse_choice("if_empty", self.if_empty, IF_EMPTY_CHOICES)
         self.if_empty = if_empty
-        names = parse_add_columns(self.add_columns)
+        names = parse_add_columns(parse_names("add_columns", self.add_columns, "column names"))
         values = self.column_values(context)
         return OutputOptions(
             output_format=parse_output_format(self.output_format),
@@ -288,8 +381,6 @@ class SEIExportBaseOperator(BaseOperator):
     def column_values(self, context: Context) -> dict[str, str]:
         """The values of the metadata columns ``add_columns`` may name."""
         sei = context["sei"]  # type: ignore[typeddict-item]
-        ti = context.get("ti")
-        started = getattr(ti, "start_date", None) or datetime.now(timezone.utc)
         return {
             "date_start": sei["date_start"],
             "date_end": sei["date_end"],
@@ -297,7 +388,7 @@ class SEIExportBaseOperator(BaseOperator):
             "collection_id": str(sei.get("collection_id") or ""),
             "team_id": str(sei.get("team_id") or sei.get("collection_id") or ""),
             "export_type": str(sei.get("export_type") or self._kind),
-            "exported_at": started.astimezone(timezone.utc).isoformat(),
+            "exported_at": exported_at(context),
             "run_id": str(context.get("run_id") or ""),
         }
 
@@ -305,6 +396,12 @@ class SEIExportBaseOperator(BaseOperator):
         if is_nullish(self.max_bytes):
             return None
         return parse_int("max_bytes", self.max_bytes, minimum=1)
+
+
+def exported_at(context: Context) -> str:
+    """The ``exported_at`` column's value: the task's start (else now), ISO 8601 in UTC."""
+    started = getattr(context.get("ti"), "start_date", None) or datetime.now(timezone.utc)
+    return started.astimezone(timezone.utc).isoformat()
 
 
 def attach_to_asset_events(op: BaseOperator, context: Context, summary: dict[str, Any]) -> None:

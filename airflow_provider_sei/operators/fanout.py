@@ -18,14 +18,24 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_sei.exceptions import SEIAPIError, SEIInvalidRequestError
-from airflow_provider_sei.models import TeamReportRequest, parse_bool, parse_id, parse_list
+from airflow_provider_sei.lineage import LineageFacts
+from airflow_provider_sei.models import (
+    TeamReportRequest,
+    parse_bool,
+    parse_granularity,
+    parse_id,
+    parse_list,
+)
 from airflow_provider_sei.models._parse import is_nullish, parse_int, parse_number
 from airflow_provider_sei.operators._base import (
     DEFAULT_CONN_ID,
+    SEIOperatorMixin,
+    exported_at,
     fail_fast,
+    parse_names,
     take_renamed,
 )
-from airflow_provider_sei.operators._dates import DateRange, resolve_date_range
+from airflow_provider_sei.operators._dates import DateRange
 from airflow_provider_sei.operators.reports import team_request
 from airflow_provider_sei.output.columns import parse_add_columns
 from airflow_provider_sei.output.formats import file_suffix, open_encoder, parse_output_format
@@ -90,7 +100,7 @@ class _Plan:
     spool: Path | None
 
 
-class SEIMultiTeamReportOperator(BaseOperator):
+class SEIMultiTeamReportOperator(SEIOperatorMixin, BaseOperator):
     """
     Export the team report of many teams: every team of an org tree, or a list of team ids.
 
@@ -108,7 +118,9 @@ class SEIMultiTeamReportOperator(BaseOperator):
     :param team_ref_ids: or export these teams (ref ids; the collection id is the same, as
         the API advises). Exactly one of ``org_tree_id`` and ``team_ref_ids``. (templated)
     :param destination: a folder URI (``s3://bucket/sei/{{ sei.date_start }}/``,
-        ``file:///...``) for one file per team, named by ``filename_pattern``. (templated)
+        ``file:///...``) for one file per team, named by ``filename_pattern``. Both
+        destinations may use ``{{ sei.date_start }}``, ``{{ sei.date_end }}``,
+        ``{{ sei.suffix }}`` and ``{{ sei.granularity }}``. (templated)
     :param merged_destination: a file URI for one merged report of all teams. At least one of
         ``destination`` and ``merged_destination``. (templated)
     :param dest_conn_id: the connection of both destinations' store. (templated)
@@ -170,6 +182,7 @@ class SEIMultiTeamReportOperator(BaseOperator):
         "max_failed_teams",
         "dedupe",
     )
+    render_first = (*SEIOperatorMixin.render_first, "granularity")
     ui_color = "#e6f0ff"
 
     def __init__(
@@ -251,6 +264,7 @@ class SEIMultiTeamReportOperator(BaseOperator):
             concurrency = parse_int("max_concurrency", self.max_concurrency, minimum=1)
             max_failed = parse_int("max_failed_teams", self.max_failed_teams, minimum=0)
             dedupe = parse_bool("dedupe", self.dedupe)
+            _budget(self.requests_per_minute)  # checked before the org tree is listed
             with tempfile.TemporaryDirectory(prefix="sei-fanout-") as spool_dir:
                 plan = self._plan(context, Path(spool_dir))
                 teams = self._teams()
@@ -270,36 +284,89 @@ class SEIMultiTeamReportOperator(BaseOperator):
                 summary = self._summary(teams, outcomes, plan)
                 if plan.merged is not None:
                     summary.update(self._merge(outcomes, plan, dedupe))
+                self.lineage_facts = self._lineage_facts(outcomes, plan, summary)
         self.log.info("Done: %s", {k: v for k, v in summary.items() if k != "columns"})
         return summary
 
-    def on_kill(self) -> None:
-        if "hook" in self.__dict__:
-            self.hook.cancel.set()
+    def namespace(self, context: Context) -> dict[str, Any]:
+        """What ``{{ sei.* }}`` holds: the range, the format's suffix, the granularity."""
+        return super().namespace(context) | {
+            "granularity": parse_granularity("granularity", self.granularity).value,
+            "export_type": "team",
+        }
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Return the lineage of the finished fan-out (``apache-airflow-providers-openlineage``).
+
+        One input dataset per team exported, one output per file written (the per-team files
+        and the merged report), each with its schema and statistics: see ``lineage``.
+        """
+        from airflow_provider_sei.lineage import operator_lineage
+
+        return operator_lineage(getattr(self, "lineage_facts", None))
+
+    def _lineage_facts(
+        self, outcomes: list[Outcome], plan: _Plan, summary: dict[str, Any]
+    ) -> list[LineageFacts]:
+        """What lineage needs of the teams exported and the files written."""
+        base_url, fmt = self.hook.base_url, plan.output.output_format
+        facts = [
+            LineageFacts(
+                base_url=base_url,
+                source=f"reports/team/{o.team.ref_id}",
+                outputs=[o.uri] if o.uri else [],
+                rows=o.rows,
+                bytes=o.bytes,
+                output_format=fmt,
+                added_columns=list(plan.columns),
+            )
+            for o in outcomes
+            if o.error is None
+        ]
+        if summary.get("merged_uri"):
+            facts.append(
+                LineageFacts(
+                    base_url=base_url,
+                    source="",  # the merged file's inputs are the teams' exports above
+                    outputs=[summary["merged_uri"]],
+                    columns=list(summary.get("columns") or []),
+                    rows=summary.get("merged_rows", 0),
+                    bytes=summary.get("merged_bytes", 0),
+                    output_format=fmt,
+                    added_columns=[c for c in plan.columns if c not in _TEAM_COLUMNS],
+                )
+            )
+        return facts
 
     # -- the parts -----------------------------------------------------------------------------
 
     def _plan(self, context: Context, spool: Path) -> _Plan:
-        dates = resolve_date_range(self.date_start, self.date_end, context)
+        dates = self.dates(context)
         output_format = parse_output_format(self.output_format)
-        columns = parse_add_columns(self.add_columns)
+        columns = parse_add_columns(parse_names("add_columns", self.add_columns, "column names"))
         folder = self._target("destination", self.destination)
         merged = self._target("merged_destination", self.merged_destination)
         if merged is not None and merged.folder:
             raise SEIInvalidRequestError(
                 "merged_destination", self.merged_destination, "a file URI, not a folder"
             )
+        if folder is not None:  # before the org tree is listed: two teams, two names
+            names = {self._filename(ref, dates, output_format) for ref in (1, 2)}
+            if len(names) < 2:
+                raise SEIInvalidRequestError(
+                    "filename_pattern",
+                    self.filename_pattern,
+                    "a pattern giving each team its own file name: include {team_ref_id}",
+                )
         for target in (folder, merged):
             if target is not None:
                 target.preflight()
-        ti = context.get("ti")
-        started = getattr(ti, "start_date", None)
         values = {
             "date_start": dates.start.isoformat(),
             "date_end": dates.end.isoformat(),
-            "granularity": str(self.granularity).lower(),
+            "granularity": parse_granularity("granularity", self.granularity).value,
             "export_type": "team",
-            "exported_at": started.isoformat() if started else "",
+            "exported_at": exported_at(context),
             "run_id": str(context.get("run_id") or ""),
         }
         return _Plan(
@@ -346,7 +413,10 @@ class SEIMultiTeamReportOperator(BaseOperator):
             date_start=plan.dates.start,
             date_end=plan.dates.end,
         )
-        return _Job(team, request, self._filename(request, plan))
+        name = None
+        if plan.folder is not None:
+            name = self._filename(team.ref_id, plan.dates, plan.output.output_format)
+        return _Job(team, request, name)
 
     def _columns(self, plan: _Plan, team: Team) -> dict[str, str]:
         values = {
@@ -396,18 +466,17 @@ class SEIMultiTeamReportOperator(BaseOperator):
                 outcome.error = InterruptedError("cancelled while waiting for the rate limiter")
         return outcome
 
-    def _filename(self, request: TeamReportRequest, plan: _Plan) -> str | None:
-        if plan.folder is None:
-            return None
+    def _filename(self, team_ref_id: int, dates: DateRange, output_format: str) -> str:
+        fields = {
+            "team_ref_id": team_ref_id,
+            "date_start": dates.start.isoformat(),
+            "date_end": dates.end.isoformat(),
+            "granularity": parse_granularity("granularity", self.granularity).value,
+            "suffix": file_suffix(output_format),
+        }
         try:
-            name = self.filename_pattern.format(
-                team_ref_id=request.team_ref_id,
-                date_start=request.date_start.isoformat(),
-                date_end=request.date_end.isoformat(),
-                granularity=request.granularity.value,
-                suffix=file_suffix(plan.output.output_format),
-            )
-        except (KeyError, IndexError, ValueError) as err:
+            name = str(self.filename_pattern).format(**fields)
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as err:
             raise SEIInvalidRequestError(
                 "filename_pattern",
                 self.filename_pattern,

@@ -10,7 +10,11 @@ from airflow_provider_sei.models import (
     ContributorReportRequest,
     ReportRequest,
     TeamReportRequest,
+    parse_granularity,
+    parse_id,
+    parse_identifier,
 )
+from airflow_provider_sei.models._parse import is_nullish
 from airflow_provider_sei.operators._base import IF_EMPTY_CHOICES, SEIExportBaseOperator
 from airflow_provider_sei.output.transfer import ExportResult, OutputOptions
 
@@ -31,12 +35,15 @@ COMMON_DOC = """
         ``s3://bucket/key.csv``, ``gs://...``, any scheme ``ObjectStoragePath`` supports,
         optionally with the conn id inline as ``s3://conn_id@bucket/key``), an
         ``ObjectStoragePath`` (its storage options kept), or an ``Asset`` whose URI is the
-        destination (the asset is then added to ``outlets``). A destination that ends in ``/``
+        destination (the asset is then added to ``outlets``; in ``.partial()`` of a mapped task
+        it is not: give it in ``outlets`` too). A destination that ends in ``/``
         (or is an existing folder) is a folder: the file takes the server's file name when it
         is a plain report name, else ``sei-<kind>-<id>-<start>-<end>`` with the format's
-        suffix. ``{{ sei.date_start }}``, ``{{ sei.date_end }}``, ``{{ sei.suffix }}`` and the
-        operator's ids are available to every template. (templated; an ``Asset`` or
-        ``ObjectStoragePath`` is not)
+        suffix (an ``ObjectStoragePath`` drops a trailing ``/``: a folder given as one must
+        exist). ``{{ sei.date_start }}``, ``{{ sei.date_end }}``, ``{{ sei.suffix }}`` and the
+        operator's own names (``sei.collection_id``, ``sei.granularity``, ...) are available to
+        every template but the dates'; a name ``sei`` does not hold fails the task. (templated;
+        an ``Asset`` or ``ObjectStoragePath`` is not)
     :param dest_conn_id: the connection of the destination's store, e.g. ``aws_default``.
         An unknown connection fails the task. (templated)
     :param dest_storage_options: options of the file opened for writing, e.g. on S3
@@ -83,10 +90,13 @@ class _ReportOperator(SEIExportBaseOperator):
     def build_request(self, date_start: date, date_end: date) -> ReportRequest:
         raise NotImplementedError
 
+    collection_id: Any
+    granularity: Any
+
     def namespace(self, context: Context) -> dict[str, Any]:
         return super().namespace(context) | {
-            "collection_id": str(getattr(self, "collection_id", "")),
-            "granularity": str(getattr(self, "granularity", "")).lower(),
+            "collection_id": parse_identifier("collection_id", self.collection_id),
+            "granularity": parse_granularity("granularity", self.granularity).value,
             "export_type": self._kind,
         }
 
@@ -126,7 +136,8 @@ class SEITeamReportOperator(_ReportOperator):
     One row per team (the team and all its child teams), one column per metric.
 
     :param collection_id: the team's collection id: the number in the app's
-        ``collectionId=`` URL parameter. (templated)
+        ``collectionId=`` URL parameter (ASCII digits, at most 18; not the team's name).
+        (templated)
     :param team_ref_id: the team id; the CSV holds this team and all its children. Defaults
         to ``collection_id``: the API says both name the same team. (templated)
     :param date_start: the first day of the report (``yyyy-MM-dd``, a date or a datetime);
@@ -177,9 +188,12 @@ class SEITeamReportOperator(_ReportOperator):
         self.calculation_type = calculation_type
 
     def namespace(self, context: Context) -> dict[str, Any]:
-        return super().namespace(context) | {
-            "team_ref_id": str(self.team_ref_id or self.collection_id),
-        }
+        sei = super().namespace(context)
+        ref = self.team_ref_id
+        sei["team_ref_id"] = (
+            sei["collection_id"] if is_nullish(ref) else str(parse_id("team_ref_id", ref))
+        )
+        return sei
 
     def build_request(self, date_start: date, date_end: date) -> TeamReportRequest:
         return team_request(
@@ -200,7 +214,7 @@ class SEIContributorReportOperator(_ReportOperator):
     reports and individual contributors), one column per metric.
 
     :param collection_id: the collection id: the number in the app's ``collectionId=`` URL
-        parameter. (templated)
+        parameter (ASCII digits, at most 18; not the team's name). (templated)
     :param date_start: the first day of the report (``yyyy-MM-dd``, a date or a datetime);
         default: see *Date range*. (templated)
     :param date_end: the last day of the report, inclusive; default: see *Date range*.

@@ -3,12 +3,14 @@ written, the XCom, task states and asset events, as Airflow itself runs the oper
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pendulum
 import pytest
 import requests
 from airflow.sdk import DAG, Asset
+from sei_emulator import Fault, Faults
 
 try:
     from airflow.sdk import (
@@ -28,8 +30,8 @@ from airflow_provider_sei.operators.reports import (
 START = pendulum.datetime(2024, 1, 1, tz="UTC")
 
 
-def one_task_dag(dag_id, schedule, tmp_path, tz="UTC", **op_kwargs):
-    start_date = pendulum.datetime(2024, 1, 1, tz=tz)  # the DAG's timezone is its start_date's
+def one_task_dag(dag_id, schedule, tmp_path, tz="UTC", year=2024, **op_kwargs):
+    start_date = pendulum.datetime(year, 1, 1, tz=tz)  # the DAG's timezone is its start_date's
     with DAG(dag_id, schedule=schedule, start_date=start_date, catchup=False) as dag:
         op_kwargs.setdefault("destination", f"file://{tmp_path}/{dag_id}.csv")
         op_kwargs.setdefault("collection_id", "123")
@@ -105,22 +107,6 @@ def test_date_range_on_each_timetable(
     result = run_dag.xcom(dag_run, "export")
     assert (result["date_start"], result["date_end"]) == expected
     assert requested_range(sei_emulator) == expected
-
-
-def test_a_run_without_logical_date_reports_the_day_before_run_after(
-    run_dag, sei_conn, sei_emulator, tmp_path
-):
-    # What an asset-triggered run looks like: no logical date, no data interval.
-    dag = one_task_dag(
-        "dates_no_logical_date",
-        [Asset("sei://upstream")],
-        tmp_path,
-        destination=f"file://{tmp_path}/out/",
-    )
-    dag_run = run_dag(dag, None, run_after=pendulum.datetime(2024, 5, 2, 3, tz="UTC"))
-    assert run_dag.states(dag_run) == {"export": "success"}
-    result = run_dag.xcom(dag_run, "export")
-    assert (result["date_start"], result["date_end"]) == ("2024-05-01", "2024-05-01")
 
 
 def test_explicit_dates_win_over_the_interval(run_dag, sei_conn, sei_emulator, tmp_path):
@@ -212,3 +198,177 @@ def test_outlet_asset_event_carries_the_summary(run_dag, sei_conn, sei_emulator,
         ).all()
         assert [event.extra for event in events] == [result]
     assert result["uri"] == asset.uri
+
+
+# -- the sei namespace on every kind of run ----------------------------------------------------
+
+NAMESPACED = (
+    "{kind}/{{{{ sei.export_type }}}}-{{{{ sei.collection_id }}}}/"
+    "{{{{ sei.date_start }}}}_{{{{ sei.date_end }}}}{{{{ sei.suffix }}}}"
+)
+WEEKLY = CronDataIntervalTimetable("0 0 * * 1", timezone="UTC")
+
+
+@pytest.mark.parametrize(
+    ("kind", "schedule", "logical_date", "run_after", "expected"),
+    [
+        pytest.param(
+            "scheduled",
+            WEEKLY,
+            pendulum.datetime(2024, 1, 8, tz="UTC"),
+            None,
+            ("2024-01-01", "2024-01-07"),
+            id="scheduled-weekly",
+        ),
+        pytest.param(
+            "backfilled",  # a past interval: the operator sees only the interval, as for any run
+            WEEKLY,
+            pendulum.datetime(2023, 6, 5, tz="UTC"),
+            None,
+            ("2023-05-29", "2023-06-04"),
+            id="backfilled-past-week",
+        ),
+        pytest.param(
+            "asset",
+            [Asset("sei://upstream-namespace")],
+            None,
+            pendulum.datetime(2024, 5, 2, 3, tz="UTC"),
+            ("2024-05-01", "2024-05-01"),
+            id="asset-triggered",
+        ),
+    ],
+)
+def test_the_sei_namespace_on_every_kind_of_run(
+    kind, schedule, logical_date, run_after, expected, run_dag, sei_conn, sei_emulator, tmp_path
+):
+    dag = one_task_dag(
+        f"namespace_{kind}",
+        schedule,
+        tmp_path,
+        year=2023,
+        collection_id="{{ 100 + 23 }}",
+        output_format="csv.gz",
+        destination=f"file://{tmp_path}/" + NAMESPACED.format(kind=kind),
+    )
+    dag_run = run_dag(dag, logical_date, run_after=run_after)
+    assert run_dag.states(dag_run) == {"export": "success"}
+    start, end = expected
+    path = tmp_path / kind / "team-123" / f"{start}_{end}.csv.gz"
+    result = run_dag.xcom(dag_run, "export")
+    assert result["uri"] == f"file://{path}"
+    assert path.stat().st_size == result["bytes"] > 0
+    assert (result["date_start"], result["date_end"]) == expected
+    assert requested_range(sei_emulator) == expected
+
+
+def test_the_sei_namespace_on_a_manual_run_without_a_logical_date(
+    run_dag, sei_conn, sei_emulator, tmp_path
+):
+    # What Airflow 3's "Trigger" does by default: no logical date, so no data interval.
+    dag = one_task_dag(
+        "namespace_manual",
+        None,
+        tmp_path,
+        destination=f"file://{tmp_path}/" + NAMESPACED.format(kind="manual"),
+    )
+    dag_run = run_dag(dag)
+    assert run_dag.states(dag_run) == {"export": "success"}
+    day = pendulum.instance(dag_run.run_after).in_timezone("UTC").date() - timedelta(days=1)
+    expected = (day.isoformat(), day.isoformat())
+    result = run_dag.xcom(dag_run, "export")
+    assert (result["date_start"], result["date_end"]) == expected
+    assert result["uri"] == f"file://{tmp_path}/manual/team-123/{day}_{day}.csv"
+    assert requested_range(sei_emulator) == expected
+
+
+def test_the_one_day_fallback_is_logged_as_a_warning(run_dag, sei_conn, sei_emulator, tmp_path):
+    # A manual run of a schedule=None DAG has a zero-length data interval. Airflow sets up the
+    # task's logging itself: a handler on the module's own logger sees what the task logs.
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("airflow_provider_sei.operators._dates")
+    logger.addHandler(handler)
+    try:
+        dag = one_task_dag("fallback_warning", None, tmp_path)
+        dag_run = run_dag(dag, pendulum.datetime(2024, 1, 8, 15, tz="UTC"))
+    finally:
+        logger.removeHandler(handler)
+    assert run_dag.states(dag_run) == {"export": "success"}
+    assert run_dag.xcom(dag_run, "export")["date_start"] == "2024-01-07"
+    fallback = [r for r in records if "interval timetable" in r.getMessage()]
+    # once, though the range is used to render the fields and to export
+    assert [r.levelno for r in fallback] == [logging.WARNING]
+
+
+def test_a_mapped_report_task_renders_the_sei_namespace(run_dag, sei_conn, sei_emulator, tmp_path):
+    # A mapped task is rendered by MappedOperator, not by the operator's render_template_fields.
+    with DAG("namespace_mapped", schedule=WEEKLY, start_date=START, catchup=False) as dag:
+        SEITeamReportOperator.partial(
+            task_id="export",
+            destination=f"file://{tmp_path}/{{{{ sei.collection_id }}}}-{{{{ sei.date_end }}}}.csv",
+        ).expand(collection_id=["1", "123"])
+    dag_run = run_dag(dag, pendulum.datetime(2024, 1, 8, tz="UTC"))
+    assert run_dag.states(dag_run) == {"export[0]": "success", "export[1]": "success"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1-2024-01-07.csv", "123-2024-01-07.csv"]
+    assert run_dag.xcom(dag_run, "export", map_index=1)["uri"] == (
+        f"file://{tmp_path}/123-2024-01-07.csv"
+    )
+
+
+# -- failing once: what no retry can fix --------------------------------------------------------
+
+
+def try_numbers(dag_run):
+    return {ti.task_id: ti.try_number for ti in dag_run.get_task_instances()}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({"collection_id": "\u00b2"}, id="superscript-id"),
+        pytest.param({"team_ref_id": "9" * 5000}, id="5000-digit-id"),
+        pytest.param({"collection_id": "Platform Team"}, id="a-name-not-an-id"),
+        pytest.param({"granularity": "hourly"}, id="granularity"),
+        pytest.param({"destination": "file:///{{ sei.nope }}/x.csv"}, id="unknown-namespace-key"),
+        pytest.param({"harness_sei_conn_id": "no_such_connection"}, id="unknown-connection"),
+    ],
+)
+def test_bad_input_fails_the_task_once_without_retries(
+    kwargs, run_dag, sei_conn, sei_emulator, tmp_path
+):
+    kwargs.setdefault("collection_id", "123")
+    with DAG(
+        "fails_once",
+        schedule=WEEKLY,
+        start_date=START,
+        catchup=False,
+        default_args={"retries": 3, "retry_delay": timedelta(0)},
+    ) as dag:
+        kwargs.setdefault("destination", f"file://{tmp_path}/out.csv")
+        SEITeamReportOperator(task_id="export", **kwargs)
+    dag_run = run_dag(dag, pendulum.datetime(2024, 1, 8, tz="UTC"))
+    assert run_dag.states(dag_run) == {"export": "failed"}
+    assert try_numbers(dag_run) == {"export": 1}
+    assert not [r for r in sei_emulator.requests if r.path.endswith("/reports")]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_transient_failure_is_retried_by_the_task(run_dag, sei_conn, sei_emulator, tmp_path):
+    # The control for the test above: a 503 after the hook's own retries may pass next time.
+    sei_conn.set(max_retries=0)
+    sei_emulator.set_faults(Faults(script=[Fault.status(503), Fault.status(503)]))
+    with DAG(
+        "retried",
+        schedule=WEEKLY,
+        start_date=START,
+        catchup=False,
+        default_args={"retries": 2, "retry_delay": timedelta(0)},
+    ) as dag:
+        SEITeamReportOperator(
+            task_id="export", collection_id="123", destination=f"file://{tmp_path}/out.csv"
+        )
+    dag_run = run_dag(dag, pendulum.datetime(2024, 1, 8, tz="UTC"))
+    assert run_dag.states(dag_run) == {"export": "success"}
+    assert try_numbers(dag_run) == {"export": 3}
+    assert [r.status for r in sei_emulator.requests] == [503, 503, 200]

@@ -28,19 +28,28 @@ def test_export_progress_logs_once_per_interval(
     log: logging.Logger, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = Clock()
-    progress = ExportProgress(
-        log, "file:///out.csv", interval=10, clock=clock, total_bytes=40 << 20
-    )
+    progress = ExportProgress(log, "file:///out.csv", interval=10, clock=clock)
     for second in range(1, 31):  # one 1 MiB chunk a second for 30 s
         clock.now = float(second)
         progress.update(1 << 20, rows=second * 100)
     assert progress.lines == 3
-    first = caplog.messages[0]
-    assert first == "file:///out.csv: 10.0 MiB of 40.0 MiB (25%), 1,000 rows, 1.0 MiB/s so far"
-    progress.finish()
-    assert caplog.messages[-1] == (
-        "file:///out.csv: done, 30.0 MiB of 40.0 MiB (75%), 3,000 rows, 1.0 MiB/s in 30.0 s"
-    )
+    assert caplog.messages == [
+        f"file:///out.csv: {mib}.0 MiB, {mib * 100:,} rows, 1.0 MiB/s so far"
+        for mib in (10, 20, 30)
+    ]
+
+
+def test_export_progress_without_rows_and_before_the_first_interval(
+    log: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    progress = ExportProgress(log, "x", interval=10, clock=clock)
+    clock.now = 9.99
+    progress.update(1 << 20)
+    assert caplog.messages == []  # the first line comes after one whole interval
+    clock.now = 10.0
+    progress.update(1 << 20)
+    assert caplog.messages == ["x: 2.0 MiB, 0.2 MiB/s so far"]
 
 
 def test_export_progress_reset_starts_over(log: logging.Logger) -> None:

@@ -42,11 +42,23 @@ def test_identity():
     assert conn_type["hook-name"] == SEIHook.hook_name
     modules = info["operators"][0]["python-modules"]
     assert modules == [
+        "airflow_provider_sei.operators.exports",
         "airflow_provider_sei.operators.reports",
         "airflow_provider_sei.operators.fanout",
     ]
-    for module in modules:
+    assert info["triggers"][0]["python-modules"] == ["airflow_provider_sei.triggers.exports"]
+    assert info["hooks"][0]["python-modules"] == ["airflow_provider_sei.hooks.sei"]
+    for module in [*modules, "airflow_provider_sei.triggers.exports"]:
         importlib.import_module(module)
+
+
+def test_every_operator_is_reachable_from_the_operators_package():
+    import airflow_provider_sei.operators as operators
+
+    for name in operators.__all__:
+        cls = getattr(operators, name)
+        assert cls.__name__ == name
+        assert cls.__module__ in get_provider_info()["operators"][0]["python-modules"]
 
 
 def test_package_import_needs_neither_airflow_nor_requests():
@@ -156,7 +168,7 @@ def test_discovered_by_providers_manager():
         hook_info = manager.hooks["harness_sei"]
     assert hook_info is not None
     assert hook_info.hook_class_name == "airflow_provider_sei.hooks.sei.SEIHook"
-    assert hook_info.connection_id_attribute_name == "sei_conn_id"
+    assert hook_info.connection_id_attribute_name == "harness_sei_conn_id"
     assert hook_info.hook_name == "Harness SEI"
     assert hook_info.connection_testable
 
@@ -182,7 +194,7 @@ def test_connection_form_as_the_ui_gets_it():
     assert all(standard[f]["hidden"] for f in ("login", "port", "url_schema"))
     extra = meta["extra_fields"]
     assert set(extra) == set(_connection_type()["conn-fields"])
-    assert extra["auth_scheme"]["value"] == "x-api-key"
-    assert extra["auth_scheme"]["schema"]["enum"] == ["x-api-key", "apikey"]
+    assert extra["auth_scheme"]["value"] == "auto"
+    assert extra["auth_scheme"]["schema"]["enum"] == ["auto", "x-api-key", "apikey"]
     assert extra["timeout"]["value"] == 300
     assert extra["max_retries"]["schema"]["title"] == "Max retries"

@@ -1,4 +1,4 @@
-"""Property-based tests of the request models, beyond ``tests/test_models.py``.
+"""Property-based tests of the request models, beyond ``tests/unit/test_models.py``.
 
 For any input hypothesis can think of: a name outside the catalogue is rejected with the field
 named; any case-mix of a valid name is accepted and sent in upper case; every accepted date
@@ -153,15 +153,26 @@ def test_any_other_granularity_or_calculation_type_is_rejected(text):
 
 
 @given(collection=st.text(min_size=1, max_size=30))
-def test_collection_ids_nonblank_accepted_stripped_nullish_rejected(collection):
-    stripped = collection.strip()
-    if stripped.lower() in ("", "none", "null"):
+def test_collection_ids_are_ascii_digit_ids_and_nothing_else(collection):
+    # collectionId and teamRefId (a Number) name the same team: a name, a blank, a
+    # superscript or full-width digit, a sign or a 19th digit is refused before any request.
+    text = collection.strip().strip("'\"")
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        request = ContributorReportRequest.build(**{**BASE, "collection_id": collection})
+        assert request.to_json()["collectionId"] == str(int(text))
+    else:
         with pytest.raises(SEIInvalidRequestError) as err:
             ContributorReportRequest.build(**{**BASE, "collection_id": collection})
         assert_names_field(err.value, "collection_id", collection)
-    else:
-        request = ContributorReportRequest.build(**{**BASE, "collection_id": collection})
-        assert request.to_json()["collectionId"] == stripped
+
+
+@given(digits=st.integers(min_value=19, max_value=6000))
+def test_ids_longer_than_18_digits_are_refused_with_a_short_message(digits):
+    for value in ("9" * digits, 10 ** (digits - 1)):
+        with pytest.raises(SEIInvalidRequestError) as err:
+            TeamReportRequest.build(**BASE, team_ref_id=value)
+        assert err.value.field == "team_ref_id"
+        assert len(str(err.value)) < 300
 
 
 @given(ref=st.integers(min_value=0, max_value=2**53), as_text=st.booleans())
@@ -178,11 +189,13 @@ def test_team_ref_ids_non_negative_ints_or_digit_strings(ref, as_text):
         st.integers(max_value=-1),
         st.booleans(),
         st.floats(allow_nan=False),
-        st.text(min_size=1, max_size=10).filter(lambda t: not t.strip().isdigit()),
+        st.text(min_size=1, max_size=10).filter(
+            lambda t: not (t.strip().strip("'\"").isascii() and t.strip().strip("'\"").isdigit())
+        ),
     )
 )
 def test_other_team_ref_ids_rejected(ref):  # fmt: skip
-    assume(not (isinstance(ref, str) and not ref.strip()))  # blank means the default
+    assume(not (isinstance(ref, str) and ref.strip().lower() in ("", "none", "null")))  # default
     with pytest.raises(SEIInvalidRequestError) as err:
         TeamReportRequest.build(**BASE, team_ref_id=ref)
     assert err.value.field == "team_ref_id"
@@ -268,7 +281,7 @@ optional_metrics = lambda category: st.one_of(  # noqa: E731
 
 @settings(max_examples=150)
 @given(
-    collection=st.text(alphabet="0123456789abcdef-", min_size=1, max_size=12),
+    collection=st.text(alphabet="0123456789", min_size=1, max_size=18),
     start=st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1)),
     days=st.integers(min_value=0, max_value=400),
     granularity=st.sampled_from(list(Granularity)),
@@ -292,6 +305,8 @@ def test_team_to_json_round_trips(
     )
     body = request.to_json()
     assert json.loads(json.dumps(body)) == body  # plain JSON types only
+    assert body["collectionId"] == str(int(collection))
+    assert body["teamRefId"] == (int(collection) if ref is None else ref)
     again = team_from_json(body)
     assert again.to_json() == body
     if request.efficiency_metrics is not None:
@@ -299,7 +314,7 @@ def test_team_to_json_round_trips(
 
 
 @given(
-    collection=st.text(alphabet="0123456789abcdef-", min_size=1, max_size=12),
+    collection=st.text(alphabet="0123456789", min_size=1, max_size=18),
     start=st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1)),
     days=st.integers(min_value=0, max_value=400),
     granularity=st.sampled_from(list(Granularity)),

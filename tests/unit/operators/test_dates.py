@@ -74,11 +74,20 @@ def test_from_the_data_interval(start, end, expected):
     assert (got.start.isoformat(), got.end.isoformat()) == expected
 
 
-def test_short_interval_logs_a_hint(caplog):
+def test_short_interval_logs_a_warning_with_the_fix(caplog):
     at = pendulum.datetime(2024, 1, 5)
     with caplog.at_level(logging.INFO, logger="airflow_provider_sei.operators._dates"):
         default_range(ctx(at, at))
-    assert "interval timetable" in caplog.text
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "interval timetable" in record.getMessage()
+    assert "date_start / date_end" in record.getMessage()
+
+
+def test_a_whole_interval_logs_nothing(caplog):
+    with caplog.at_level(logging.INFO, logger="airflow_provider_sei.operators._dates"):
+        default_range(ctx(pendulum.datetime(2024, 1, 1), pendulum.datetime(2024, 1, 8)))
+    assert caplog.records == []
 
 
 def test_dates_are_taken_in_the_dag_timezone():
@@ -90,10 +99,29 @@ def test_dates_are_taken_in_the_dag_timezone():
     assert default_range(ctx(start, end)).start == d("2024-01-07")  # in UTC
 
 
-def test_without_a_data_interval_the_day_before_run_after():
-    got = default_range(ctx(run_after=pendulum.datetime(2024, 3, 10, 4, 30)))
+def test_without_a_data_interval_the_day_before_run_after(caplog):
+    with caplog.at_level(logging.INFO, logger="airflow_provider_sei.operators._dates"):
+        got = default_range(ctx(run_after=pendulum.datetime(2024, 3, 10, 4, 30)))
     assert (got.start, got.end) == (d("2024-03-09"), d("2024-03-09"))
     assert "run_after" in got.source
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "2024-03-09" in record.getMessage()
+
+
+def test_run_after_is_taken_in_the_dag_timezone():
+    # 2024-03-10 02:00 UTC is still 2024-03-09 in New York: the day before is 2024-03-08.
+    at = pendulum.datetime(2024, 3, 10, 2)
+    got = default_range(ctx(run_after=at, tz="America/New_York"))
+    assert got.start == got.end == d("2024-03-08")
+    assert default_range(ctx(run_after=at)).start == d("2024-03-09")
+
+
+def test_an_offset_datetime_is_converted_to_the_dag_timezone_first():
+    got = resolve_date_range("2024-01-01T23:30:00-05:00", "2024-01-05", ctx())
+    assert got.start == d("2024-01-02")  # 04:30 UTC on the 2nd
+    got = resolve_date_range("2024-01-01T23:30:00-05:00", "2024-01-05", ctx(tz="America/Chicago"))
+    assert got.start == d("2024-01-01")  # 22:30 in Chicago on the 1st
 
 
 def test_without_any_date_it_is_an_error():
@@ -139,7 +167,18 @@ def test_explicit_inverted_range_is_rejected():
         resolve_date_range("2024-01-09", "2024-01-08", ctx())
 
 
-@pytest.mark.parametrize("bad", ["", "None", "2024-13-01", "yesterday", 20240101])
+@pytest.mark.parametrize(
+    "bad", ["2024-13-01", "yesterday", 20240101, "2024-1-1", "\uff12\uff10\uff12\uff14-01-01"]
+)
 def test_bad_explicit_values_name_the_field(bad):
-    with pytest.raises(SEIInvalidRequestError, match="date_end"):
+    with pytest.raises(SEIInvalidRequestError) as err:
         resolve_date_range("2024-01-01", bad, ctx())
+    assert err.value.field == "date_end"
+
+
+@pytest.mark.parametrize("missing", [None, "", "None", " null "])
+def test_a_bound_rendered_empty_takes_the_default(missing):
+    # "{{ params.end }}" with no such param renders "" or "None": the bound was not given.
+    week = ctx(pendulum.datetime(2024, 1, 1), pendulum.datetime(2024, 1, 8))
+    got = resolve_date_range("2024-01-02", missing, week)
+    assert (got.start, got.end) == (d("2024-01-02"), d("2024-01-07"))

@@ -10,17 +10,19 @@ import csv
 import io
 import itertools
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pendulum
 import pytest
 import requests
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 from sei_emulator import Fault, Faults
 
-from airflow_provider_sei import ratelimit
-from airflow_provider_sei._compat import AirflowException, AirflowFailException
 from airflow_provider_sei.exceptions import SEIInvalidRequestError
+from airflow_provider_sei.hooks import sei as sei_hook_module
+from airflow_provider_sei.hooks.ratelimit import RateLimiter
 from airflow_provider_sei.operators.fanout import SEIMultiTeamReportOperator
 
 DATES = {"date_start": "2024-01-01", "date_end": "2024-01-31"}
@@ -61,6 +63,8 @@ def report_requests(emulator: Any) -> list[Any]:
 
 
 class FakeClock:
+    """A clock that only moves when a worker 'sleeps': pacing without waiting."""
+
     def __init__(self) -> None:
         self.now = 0.0
         self.lock = threading.Lock()
@@ -74,18 +78,30 @@ class FakeClock:
         return False
 
 
-@pytest.fixture
-def fake_limiter(monkeypatch: pytest.MonkeyPatch) -> list[ratelimit.RateLimiter]:
-    """Give the operator limiters on a fake clock (no real waiting); the list collects them."""
-    made: list[ratelimit.RateLimiter] = []
-    real = ratelimit.RateLimiter
+class RecordingLimiter(RateLimiter):
+    """The real limiter on a fake clock, recording each grant."""
 
-    def factory(rpm: float, **kwargs: Any) -> ratelimit.RateLimiter:
+    def __init__(self, requests_per_minute: float, **kwargs: Any) -> None:
         clock = FakeClock()
-        made.append(real(rpm, clock=clock, sleep=clock.sleep, **kwargs))
+        super().__init__(requests_per_minute, clock=clock, sleep=clock.sleep, **kwargs)
+        self.grants: list[float] = []
+
+    def acquire(self, cancel: threading.Event | None = None) -> float:
+        at = super().acquire(cancel)
+        self.grants.append(at)
+        return at
+
+
+@pytest.fixture
+def fake_limiter(monkeypatch: pytest.MonkeyPatch) -> list[RecordingLimiter]:
+    """Give the hook limiters on a fake clock (no real waiting); the list collects them."""
+    made: list[RecordingLimiter] = []
+
+    def factory(rpm: float, **kwargs: Any) -> RecordingLimiter:
+        made.append(RecordingLimiter(rpm, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(ratelimit, "RateLimiter", factory)
+    monkeypatch.setattr(sei_hook_module, "RateLimiter", factory)
     return made
 
 
@@ -225,8 +241,11 @@ def test_concurrency_is_bounded_by_max_concurrency(
 def test_every_request_pays_the_shared_budget(
     sei_conn: Any, sei_emulator: Any, tmp_path: Path, fake_limiter: list[Any]
 ) -> None:
-    operator(tmp_path, requests_per_minute=6, max_concurrency=4).execute({})
+    op = operator(tmp_path, requests_per_minute="6", max_concurrency=4)
+    op.execute({})
     (limiter,) = fake_limiter
+    assert op.hook.rate_limiter is limiter  # one limiter, in the hook every thread shares
+    assert (limiter.budget, op.hook.pool_maxsize) == (6.0, 4)
     grants = sorted(limiter.grants)
     # The listing and the 12 exports each took one grant, evenly spaced at >= 60 / 6 s.
     assert len(grants) == len(sei_emulator.requests) == 13
@@ -252,7 +271,10 @@ def test_a_429_slows_every_worker_and_the_hook_retries_it(
 def test_requests_per_minute_none_means_no_limiter(
     sei_conn: Any, tmp_path: Path, fake_limiter: list[Any]
 ) -> None:
-    operator(tmp_path, team_ref_ids=[123], requests_per_minute="0").execute({})
+    for budget in ("0", None, "None", ""):
+        op = operator(tmp_path, team_ref_ids=[123], requests_per_minute=budget)
+        assert op.execute({})["throttled"] == 0
+        assert op.hook.rate_limiter is None
     assert fake_limiter == []
 
 
@@ -318,36 +340,173 @@ def test_exactly_one_source_of_teams_and_at_least_one_destination() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "field"),
+    ("kwargs", "field", "allowed"),
     [
-        ({"merged_destination": "file:///tmp/folder/"}, "merged_destination"),
-        ({"max_concurrency": 0}, "max_concurrency"),
-        ({"max_concurrency": "many"}, "max_concurrency"),
-        ({"requests_per_minute": -1}, "requests_per_minute"),
-        ({"requests_per_minute": "fast"}, "requests_per_minute"),
-        ({"max_failed_teams": -1}, "max_failed_teams"),
-        ({"granularity": "hourly"}, "granularity"),
-        ({"destination": ""}, "destination"),
+        ({"merged_destination": "file:///tmp/folder/"}, "merged_destination", "not a folder"),
+        ({"max_concurrency": 0}, "max_concurrency", "an integer >= 1"),
+        ({"max_concurrency": "abc"}, "max_concurrency", "an integer >= 1"),
+        ({"max_concurrency": "\u00b2"}, "max_concurrency", "an integer >= 1"),
+        ({"requests_per_minute": -1}, "requests_per_minute", "a number >= 0"),
+        ({"requests_per_minute": "fast"}, "requests_per_minute", "a number >= 0"),
+        ({"max_failed_teams": -1}, "max_failed_teams", "an integer >= 0"),
+        ({"dedupe": "perhaps"}, "dedupe", "True or False"),
+        ({"granularity": "hourly"}, "granularity", "daily, weekly, monthly"),
+        ({"destination": ""}, "destination", "a URI"),
+        ({"output_format": "xlsx"}, "output_format", "csv"),
+        ({"add_columns": "['team_id', 'nope']"}, "add_columns", "date_start"),
+        ({"team_ref_ids": ["\u00b2"]}, "team_ref_ids", "at most 18 digits"),
+        ({"team_ref_ids": ["9" * 5000]}, "team_ref_ids", "at most 18 digits"),
+        ({"team_ref_ids": "[123, 'Platform']"}, "team_ref_ids", "integer id"),
+        ({"team_ref_ids": "[123"}, "team_ref_ids", "integer id"),
+        ({"team_ref_ids": {"a": 1}}, "team_ref_ids", "a list of team ref ids"),
     ],
 )
-def test_invalid_parameters_fail_before_any_export(
-    sei_conn: Any, sei_emulator: Any, tmp_path: Path, kwargs: dict[str, Any], field: str
+def test_invalid_parameters_fail_the_task_before_any_request(
+    sei_conn: Any,
+    sei_emulator: Any,
+    tmp_path: Path,
+    kwargs: dict[str, Any],
+    field: str,
+    allowed: str,
 ) -> None:
-    with pytest.raises(SEIInvalidRequestError) as raised:
-        operator(tmp_path, team_ref_ids=[123], **kwargs).execute({})
-    assert raised.value.field == field
-    assert report_requests(sei_emulator) == []
+    kwargs.setdefault("team_ref_ids", [123])
+    with pytest.raises(AirflowFailException) as raised:
+        operator(tmp_path, **kwargs).execute({})
+    cause = raised.value.__cause__
+    assert isinstance(cause, SEIInvalidRequestError)
+    assert cause.field == field
+    assert allowed in cause.allowed
+    assert "6036" not in str(raised.value)  # a count's message has no example id in it
+    assert len(str(raised.value)) < 400  # a 5,000-digit id is cut, not echoed
+    assert sei_emulator.requests == []
+    assert not (tmp_path / "teams").exists()
 
 
-@pytest.mark.parametrize("pattern", ["{team}.csv", "sub/{team_ref_id}.csv", "{date_start}.csv"])
-def test_a_bad_filename_pattern_fails_before_any_export(
+@pytest.mark.parametrize(
+    "pattern",
+    ["{team}.csv", "sub/{team_ref_id}.csv", "{date_start}.csv", "{0}.csv", "{team_ref_id.x}"],
+)
+def test_a_bad_filename_pattern_fails_before_the_org_tree_is_listed(
     sei_conn: Any, sei_emulator: Any, tmp_path: Path, pattern: str
 ) -> None:
     # "{date_start}.csv" would give every team the same file: one would overwrite the others.
-    op = operator(tmp_path, team_ref_ids=[123, 456], filename_pattern=pattern)
-    with pytest.raises(SEIInvalidRequestError, match="filename_pattern"):
+    op = operator(tmp_path, org_tree_id=1, filename_pattern=pattern)
+    with pytest.raises(AirflowFailException, match="Invalid filename_pattern") as raised:
         op.execute({})
-    assert report_requests(sei_emulator) == []
+    assert isinstance(raised.value.__cause__, SEIInvalidRequestError)
+    assert sei_emulator.requests == []
+
+
+def test_an_invalid_org_tree_id_fails_before_the_listing(
+    sei_conn: Any, sei_emulator: Any, tmp_path: Path
+) -> None:
+    with pytest.raises(AirflowFailException, match="Invalid org_tree_id"):
+        operator(tmp_path, org_tree_id="my org").execute({})
+    assert sei_emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    "rendered", [[456, "789"], (456, 789), "[456, 789]", "['456', '789']", "456, 789", "(456, 789)"]
+)
+def test_team_ref_ids_in_every_rendered_form(
+    sei_conn: Any, sei_emulator: Any, tmp_path: Path, rendered: Any
+) -> None:
+    summary = operator(tmp_path, team_ref_ids=rendered, merged_destination=None).execute({})
+    assert summary["teams"] == 2
+    assert sorted(r.body["teamRefId"] for r in report_requests(sei_emulator)) == [456, 789]
+
+
+def test_dedupe_false_keeps_repeated_rows(sei_conn: Any, tmp_path: Path) -> None:
+    kept = operator(tmp_path, team_ref_ids=[1, 123], destination=None, dedupe="no").execute({})
+    dropped = operator(
+        tmp_path,
+        team_ref_ids=[1, 123],
+        destination=None,
+        merged_destination=f"file://{tmp_path}/dedupe.csv",
+        dedupe="true",
+    ).execute({})
+    assert kept["duplicates_dropped"] == 0
+    assert dropped["duplicates_dropped"] > 0
+    assert kept["merged_rows"] == dropped["merged_rows"] + dropped["duplicates_dropped"]
+
+
+def test_the_sei_namespace_in_both_destinations(sei_conn: Any, tmp_path: Path) -> None:
+    from airflow.sdk import DAG
+
+    with DAG("fanout_ns", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+        op = SEIMultiTeamReportOperator(
+            task_id="fanout",
+            team_ref_ids="{{ [123, 456] }}",
+            granularity="MONTHLY",
+            output_format="csv.gz",
+            destination=f"file://{tmp_path}/{{{{ sei.granularity }}}}/{{{{ sei.date_start }}}}/",
+            merged_destination=f"file://{tmp_path}/all-{{{{ sei.date_end }}}}{{{{ sei.suffix }}}}",
+            requests_per_minute=None,
+        )
+    week = {
+        "data_interval_start": pendulum.datetime(2024, 1, 1),
+        "data_interval_end": pendulum.datetime(2024, 1, 8),
+    }
+    context: dict[str, Any] = {"dag": op.dag, "params": {}, **week}
+    op.render_template_fields(context)
+    summary = op.execute(context)
+    assert summary["merged_uri"] == f"file://{tmp_path}/all-2024-01-07.csv.gz"
+    assert sorted(p.name for p in (tmp_path / "monthly" / "2024-01-01").iterdir()) == [
+        "team-123.csv.gz",
+        "team-456.csv.gz",
+    ]
+
+
+def test_deprecated_parameter_names_still_work_and_warn(
+    sei_conn: Any, sei_emulator: Any, tmp_path: Path
+) -> None:
+    with pytest.warns(DeprecationWarning, match="is deprecated: use") as record:
+        op = operator(
+            tmp_path,
+            team_ref_ids=[123],
+            sei_conn_id="harness_sei_default",
+            destination_conn_id=None,
+        )
+    assert sorted(str(w.message) for w in record) == [
+        "destination_conn_id is deprecated: use dest_conn_id",
+        "sei_conn_id is deprecated: use harness_sei_conn_id",
+    ]
+    assert op.harness_sei_conn_id == "harness_sei_default"
+    assert op.execute({})["succeeded"] == 1
+
+
+def test_on_kill_stops_workers_waiting_for_the_rate_limiter(
+    sei_conn: Any, sei_emulator: Any, tmp_path: Path
+) -> None:
+    # One request a minute: the first team goes at once, the second waits ~61 s for its slot.
+    op = operator(tmp_path, team_ref_ids=[123, 456], requests_per_minute=1, max_concurrency=2)
+    outcome: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            op.execute({})
+        except BaseException as error:
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    waiting = threading.Event()
+    for _ in range(1000):  # until the second worker sits in the limiter (bounded: <= 10 s)
+        limiter = op.__dict__.get("hook") and op.hook.rate_limiter
+        if limiter is not None and limiter.waited > 0:
+            break
+        waiting.wait(0.01)
+    assert op.hook.rate_limiter.waited > 30  # really waiting for the next minute's slot
+    started = time.monotonic()
+    op.on_kill()
+    worker.join(timeout=10)
+    elapsed = time.monotonic() - started
+    assert not worker.is_alive()
+    assert elapsed < 5, elapsed
+    assert isinstance(outcome["error"], AirflowException)
+    assert "cancelled while waiting for the rate limiter" in str(outcome["error"])
+    assert len(report_requests(sei_emulator)) == 1
+    assert not (tmp_path / "merged.csv").exists()
 
 
 # -- in a DAG -----------------------------------------------------------------------------------
@@ -370,7 +529,9 @@ def test_dag_run_with_a_static_org_export_and_mapped_team_chunks(
         # Across workers: one mapped task per chunk of teams, each with its own threads.
         SEIMultiTeamReportOperator.partial(
             task_id="chunks",
-            merged_destination=f"file://{tmp_path}/chunk-{{{{ ti.map_index }}}}.csv",
+            # a mapped task renders through MappedOperator: the sei namespace must still be there
+            merged_destination=f"file://{tmp_path}/chunk-{{{{ ti.map_index }}}}"
+            "-{{ sei.date_end }}{{ sei.suffix }}",
             requests_per_minute=None,
             max_concurrency=2,
         ).expand(team_ref_ids=[[123, 1001], [456]])
@@ -387,5 +548,5 @@ def test_dag_run_with_a_static_org_export_and_mapped_team_chunks(
     assert (whole["date_start"], whole["date_end"]) == ("2024-01-31", "2024-01-31")
     assert len(list((tmp_path / "2024-02-01" / "teams").iterdir())) == 12
     assert run_dag.xcom(dag_run, "chunks", map_index=1)["teams"] == 1
-    assert (tmp_path / "chunk-0.csv").exists()
-    assert (tmp_path / "chunk-1.csv").exists()
+    assert (tmp_path / "chunk-0-2024-01-31.csv").exists()
+    assert (tmp_path / "chunk-1-2024-01-31.csv").exists()
