@@ -1,4 +1,10 @@
-"""Weekly contributor export with ratings: one row per developer, with performance tiers.
+"""Weekly contributor export with ratings (legacy reports API), written as typed Parquet.
+
+Shows: ``SEIContributorReportOperator`` with ``include_ratings``, ``output_format="parquet"``
+(numbers as float64/int64, names and ratings as strings, dates as ``date32``; needs
+``airflow-provider-sei[parquet]``) and ``add_columns``: the period, the collection and the
+export time on every row, so weekly files load into one warehouse table without parsing
+dates out of object keys.
 
 Uses ``CronTriggerTimetable`` *with* ``interval``: the run fires Monday 00:00 UTC and its
 data interval is the week before it (a cron string alone would give a zero-length interval
@@ -19,18 +25,18 @@ try:
 except ImportError:  # Airflow 3.1
     from airflow.timetables.trigger import CronTriggerTimetable
 
-from airflow_provider_sei.operators.reports import SEIContributorReportOperator
+from airflow_provider_sei.operators import SEIContributorReportOperator
 
 BASE = os.environ.get("SEI_EXPORT_BASE", f"file://{Path(__file__).resolve().parents[1]}/out")
 BASE = BASE.rstrip("/")
 
 with DAG(
     dag_id="sei_contributors_weekly",
-    description="Weekly SEI contributor report with ratings",
+    description="Weekly SEI contributor report with ratings, as Parquet",
     schedule=CronTriggerTimetable("0 0 * * 1", timezone="UTC", interval=timedelta(weeks=1)),
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
-    tags=["sei", "example"],
+    tags=["sei", "example", "parquet"],
 ):
     SEIContributorReportOperator(
         task_id="export_contributors",
@@ -38,5 +44,9 @@ with DAG(
         granularity="weekly",
         include_ratings=True,
         metrics=None,  # None or [] = all seven contributor metrics
-        destination=f"{BASE}/contributors/{{{{ data_interval_start | ds }}}}/contributors_123.csv",
+        output_format="parquet",
+        add_columns=["collection_id", "date_start", "date_end", "exported_at"],
+        # {{ sei.suffix }} follows output_format: contributors_123.parquet
+        destination=BASE
+        + "/contributors/{{ sei.date_start }}/contributors_{{ sei.collection_id }}{{ sei.suffix }}",
     )

@@ -1,9 +1,13 @@
-"""Per-team fan-out: one team export per team, as mapped task instances, one file per team.
+"""Per-team fan-out (legacy reports API): one mapped task and one file per team.
 
-Dynamic task mapping spreads the teams across workers (and retries each on its own); an
-Airflow pool on the task (``pool="sei_api"``) would cap how many hit the API at once across
-DAGs. The destination is a folder, so each file takes the server's filename, which names
-the team and the window.
+Shows: dynamic task mapping over team ids with ``SEITeamReportOperator.partial().expand()``,
+and a folder destination templated on ``{{ sei.date_start }}``.
+
+Mapping spreads the teams across workers (and retries each on its own); an Airflow pool on
+the task (``pool="sei_api"``) would cap how many hit the API at once across DAGs. The
+destination is a folder, so each file takes the server's filename, which names the team and
+the window. For a whole org tree in one task, paced under one rate limit, see
+``SEIMultiTeamReportOperator``; for one V2 job, ``sei_export_dora_org_tree_monthly.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ try:
 except ImportError:  # Airflow 3.1
     from airflow.timetables.interval import CronDataIntervalTimetable
 
-from airflow_provider_sei.operators.reports import SEITeamReportOperator
+from airflow_provider_sei.operators import SEITeamReportOperator
 
 BASE = os.environ.get("SEI_EXPORT_BASE", f"file://{Path(__file__).resolve().parents[1]}/out")
 BASE = BASE.rstrip("/")
@@ -39,6 +43,6 @@ with DAG(
         granularity="weekly",
         productivity_metrics=[],  # [] = every productivity metric
         efficiency_metrics=[],  # and every DORA metric
-        destination=f"{BASE}/fanout/{{{{ data_interval_start | ds }}}}/",
+        destination=BASE + "/fanout/{{ sei.date_start }}/",
         map_index_template="team {{ task.collection_id }}",
     ).expand(collection_id=TEAMS)

@@ -1,11 +1,14 @@
 """Downstream of the weekly team export: runs whenever a fresh report lands (an Asset event).
 
+Shows: a DAG scheduled on an Asset, reading the export summary the SEI operators attach to
+the asset event's ``extra``.
+
 ``sei_team_weekly`` declares the ``sei_team_weekly_reports`` Asset as its outlet, and every
 successful export attaches its summary (``uri``, ``bytes``, ``rows``, ``columns``,
-``date_start``, ``date_end``) to the asset event. This DAG is scheduled on that Asset and
+``date_start``, ``date_end``, ...) to the asset event. This DAG is scheduled on that Asset and
 writes a small manifest of the reports that triggered it: the place to start loading the
-CSV into a warehouse. Run by hand (no triggering event), it takes the newest report in the
-Asset's folder instead.
+CSV into a warehouse. Run by hand (no triggering event), it summarises the newest report in
+the Asset's folder instead, with the provider's streaming CSV check (constant memory).
 """
 
 from __future__ import annotations
@@ -28,20 +31,20 @@ SEI_TEAM_WEEKLY = Asset(name="sei_team_weekly_reports", uri=f"{BASE}/team/")
 FIELDS = ["uri", "bytes", "rows", "columns", "date_start", "date_end", "source"]
 
 
-def _newest_report() -> dict[str, Any]:
-    """What an event would say, for the newest CSV under the Asset's folder."""
-    from airflow_provider_sei.csvstats import CSVStats
+def newest_report() -> dict[str, Any]:
+    """Summarise the newest CSV under the Asset's folder as an asset event's extra would."""
+    from airflow_provider_sei.output.csvcheck import CSVCheck
 
     reports = [p for p in ObjectStoragePath(SEI_TEAM_WEEKLY.uri).rglob("*.csv") if p.is_file()]
     if not reports:
         raise FileNotFoundError(f"No report under {SEI_TEAM_WEEKLY.uri}: run sei_team_weekly first")
     newest = max(reports, key=lambda p: (p.stat().st_mtime, str(p)))
-    stats = CSVStats()
+    check = CSVCheck()  # counts rows and reads the header while the file streams through
     with newest.open("rb") as handle:
         while chunk := handle.read(1 << 20):
-            stats.feed(chunk)
-    stats.finish()
-    return {"uri": str(newest), "bytes": stats.bytes, "rows": stats.rows, "columns": stats.columns}
+            check.feed(chunk)
+    check.finish()
+    return {"uri": str(newest), "bytes": check.bytes, "rows": check.rows, "columns": check.columns}
 
 
 with DAG(
@@ -55,10 +58,11 @@ with DAG(
 
     @task
     def write_manifest(triggering_asset_events=None, dag_run=None) -> str:
+        """Write one manifest row per report that triggered this run; return its URI."""
         events = [event for events in (triggering_asset_events or {}).values() for event in events]
         rows = [{**event.extra, "source": "asset event"} for event in events]
         if not rows:
-            rows = [{**_newest_report(), "source": "newest file (manual run)"}]
+            rows = [{**newest_report(), "source": "newest file (manual run)"}]
         out = io.StringIO()
         writer = csv.DictWriter(out, FIELDS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
