@@ -303,6 +303,7 @@ class SEIExportBaseOperator(SEIOperatorMixin, BaseOperator):
             if "sei" not in context:  # execute() called without rendering (a test, a @task)
                 context["sei"] = Namespace(self.namespace(context))  # type: ignore[typeddict-unknown-key]
             dates = self.dates(context)
+            self.lineage_input = self.lineage_source(context)
             output = self.output_options(context)
             result, extra = self.export(context, dates, output)
         if not result.written:
@@ -354,6 +355,22 @@ class SEIExportBaseOperator(SEIOperatorMixin, BaseOperator):
         from airflow_provider_sei.lineage import operator_lineage
 
         return operator_lineage(getattr(self, "lineage_facts", None))
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """Return the input of a failed export only: nothing was written.
+
+        Without it the OpenLineage provider would name the task's outlets (an ``Asset``
+        destination) as outputs of a run that never wrote them.
+        """
+        from airflow_provider_sei.lineage import operator_lineage
+
+        source = getattr(self, "lineage_input", None)
+        try:
+            base_url = self.hook.base_url if source else ""
+        except Exception:  # the connection itself was the problem
+            base_url = ""
+        facts = LineageFacts(base_url=base_url, source=source) if base_url and source else None
+        return operator_lineage(facts)
 
     def export(
         self, context: Context, dates: DateRange, output: OutputOptions

@@ -55,8 +55,6 @@ DEFAULT_MAX_CONCURRENCY = 8
 #: Statuses that no other team will escape: stop sending at once instead of failing N times.
 _FATAL_STATUSES = frozenset({401, 403})
 _FAILURES_LISTED = 20
-#: add_columns whose value is the team: filled per row in the merged CSV.
-_TEAM_COLUMNS = ("team_id", "collection_id")
 
 
 @dataclass(frozen=True)
@@ -333,7 +331,7 @@ class SEIMultiTeamReportOperator(SEIOperatorMixin, BaseOperator):
                     rows=summary.get("merged_rows", 0),
                     bytes=summary.get("merged_bytes", 0),
                     output_format=fmt,
-                    added_columns=[c for c in plan.columns if c not in _TEAM_COLUMNS],
+                    added_columns=[],  # the merge's columns hold them already
                 )
             )
         return facts
@@ -521,17 +519,19 @@ class SEIMultiTeamReportOperator(SEIOperatorMixin, BaseOperator):
         assert plan.merged is not None
         assert plan.merged.path is not None
         ok = [o for o in outcomes if o.error is None and o.spool is not None]
-        team_column = next((c for c in plan.columns if c in _TEAM_COLUMNS), None)
-        constant = {c: plan.column_values[c] for c in plan.columns if c not in _TEAM_COLUMNS}
         staged = plan.merged.open(plan.merged.path)
         try:
-            encoder = open_encoder(plan.output.output_format, staged, columns=constant or None)
+            # The metadata columns go in per source, in the order asked for: team_id and
+            # collection_id name the team whose export each row came from.
+            encoder = open_encoder(plan.output.output_format, staged)
             result = merge_csv(
                 [o.spool for o in ok],
                 encoder,  # type: ignore[arg-type]
                 dedupe=dedupe,
-                source_column=team_column,
-                labels=[str(o.team.ref_id) for o in ok] if team_column else None,
+                source_column=list(plan.columns) or None,
+                labels=[list(self._columns(plan, o.team).values()) for o in ok]
+                if plan.columns
+                else None,
             )
             encoder.close()
             staged.commit()

@@ -106,8 +106,8 @@ def merge_csv(
     sink: BinaryIO,
     *,
     dedupe: bool = True,
-    source_column: str | None = None,
-    labels: Sequence[str] | None = None,
+    source_column: str | Sequence[str] | None = None,
+    labels: Sequence[str | Sequence[str]] | None = None,
 ) -> MergeResult:
     """Write the sources' rows under one union header to ``sink`` (UTF-8 bytes).
 
@@ -118,24 +118,26 @@ def merge_csv(
     :param dedupe: drop a row identical (over the union header) to one already written; the
         first occurrence wins, so the order of the sources decides which one is kept.
     :param source_column: the name of a last column that holds each row's source label
-        (e.g. ``source_team_id``); None for no such column.
+        (e.g. ``source_team_id``), or several names whose values each label gives (a label is
+        then a sequence of as many strings); None for no such column.
     :param labels: the sources' labels, one per source, when ``sources`` are not pairs.
     :raises SEIInvalidRequestError: labels that do not match the sources, or a
         ``source_column`` that a report's header already has.
     """
-    paths, tags = _split_labels(sources, labels, source_column)
+    extra = [source_column] if isinstance(source_column, str) else list(source_column or ())
+    paths, tags = _split_labels(sources, labels, extra)
     headers = [read_header(source) for source in paths]
     present = [(s, h, t) for s, h, t in zip(paths, headers, tags, strict=True) if h]
     if not present:
         return MergeResult(columns=[], rows=0, duplicates=0, sources=0)
     union = union_header(h for _, h, _ in present)
     names = [name for name, _ in union]
-    if source_column is not None:
-        if source_column in names:
-            raise SEIInvalidRequestError(
-                "source_column", source_column, "a name that is not a column of the reports"
-            )
-        names.append(source_column)
+    clash = [name for name in extra if name in names]
+    if clash:
+        raise SEIInvalidRequestError(
+            "source_column", clash[0], "a name that is not a column of the reports"
+        )
+    names += extra
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator=_line_terminator(present[0][0]))
     writer.writerow(names)
@@ -159,7 +161,7 @@ def merge_csv(
                         duplicates += 1
                         continue
                     seen.add(digest)
-                writer.writerow(values if source_column is None else [*values, tag])
+                writer.writerow([*values, *tag] if extra else values)
                 rows += 1
                 if buffer.tell() >= FLUSH_CHARS:
                     _flush(buffer, sink)
@@ -168,27 +170,34 @@ def merge_csv(
 
 
 def _split_labels(
-    sources: Sequence[Any], labels: Sequence[str] | None, source_column: str | None
-) -> tuple[list[Any], list[str]]:
-    """Return the sources without their labels, and the labels ("" where none is needed)."""
+    sources: Sequence[Any], labels: Sequence[Any] | None, extra: list[str]
+) -> tuple[list[Any], list[tuple[str, ...]]]:
+    """Return the sources without their labels, and each source's values of ``extra``."""
     pairs = [isinstance(s, tuple) and len(s) == 2 for s in sources]
     if any(pairs) and not all(pairs):
         raise SEIInvalidRequestError(
             "sources", sources, "all paths (or files), or all (path_or_file, label) pairs"
         )
     paths = [s[0] for s in sources] if any(pairs) else list(sources)
-    tags = [str(s[1]) for s in sources] if any(pairs) else None
+    raw = [s[1] for s in sources] if any(pairs) else None
     if labels is not None:
-        if tags is not None or len(labels) != len(paths):
+        if raw is not None or len(labels) != len(paths):
             raise SEIInvalidRequestError(
                 "labels", labels, f"one label per source ({len(paths)}), with no pairs"
             )
-        tags = [str(label) for label in labels]
-    if source_column is not None and tags is None:
+        raw = list(labels)
+    if not extra:
+        return paths, [()] * len(paths)
+    if raw is None:
         raise SEIInvalidRequestError(
-            "source_column", source_column, "a column name together with the sources' labels"
+            "source_column", extra[0], "a column name together with the sources' labels"
         )
-    return paths, tags or [""] * len(paths)
+    tags = [(str(label),) if isinstance(label, str) else tuple(map(str, label)) for label in raw]
+    if any(len(tag) != len(extra) for tag in tags):
+        raise SEIInvalidRequestError(
+            "labels", labels, f"{len(extra)} value(s) per source, one for each of {extra}"
+        )
+    return paths, tags
 
 
 def _flush(buffer: io.StringIO, sink: BinaryIO) -> None:

@@ -380,11 +380,9 @@ def test_a_failed_export_claims_nothing_was_written(
     assert run_dag.states(dag_run) == {"export": "failed"}
     assert not target.exists()
     (failed,) = [e for e in lineage.events() if e["eventType"] == "FAIL"]
-    # The OpenLineage provider lists a failed task's outlets (here the Asset) as its outputs;
-    # nothing in the event says the export wrote a schema, rows or bytes there.
-    assert datasets(failed, "outputs") == [("file", str(target))]
-    assert failed["outputs"][0]["facets"] == {}
-    assert not failed["outputs"][0].get("outputFacets")
+    # The export was asked for (its input) but wrote nothing: the Asset outlet is not an output.
+    assert [name for _, name in datasets(failed, "inputs")] == ["reports/team/123"]
+    assert datasets(failed, "outputs") == []
 
 
 # -- without the OpenLineage provider -------------------------------------------------------

@@ -404,3 +404,28 @@ def test_the_merged_report_names_the_team_each_row_came_from(
     expected = [cells for t in teams for cells in per_team[t]]
     assert seen == [c for i, c in enumerate(expected) if c not in expected[:i]]
     assert {row[width] for row in merged[1:]} == {"123", "456"}  # 1003's rows are 123's
+
+
+def test_the_merged_report_keeps_every_metadata_column_in_the_order_asked(
+    run_dag, sei_conn, sei_emulator, tmp_path
+):
+    columns = ["run_id", *(c for c in METADATA_COLUMNS if c != "run_id")]  # an unusual order
+    with DAG("output_merged_all", schedule=None, start_date=START, catchup=False) as dag:
+        SEIMultiTeamReportOperator(
+            task_id="teams",
+            team_ref_ids=[123, 456],
+            destination=f"file://{tmp_path}/teams/",
+            merged_destination=f"file://{tmp_path}/merged.csv",
+            add_columns=columns,
+            **WEEK,
+        )
+    dag_run = run_dag(dag, START)
+    assert run_dag.states(dag_run) == {"teams": "success"}
+
+    merged = records((tmp_path / "merged.csv").read_bytes())
+    own = records((tmp_path / "teams" / "team-456.csv").read_bytes())
+    assert merged[0][-len(columns) :] == columns
+    assert own[0] == merged[0]  # the per-team files and the merge agree, column for column
+    by_name = [dict(zip(merged[0], row, strict=True)) for row in merged[1:]]
+    assert {(r["team_id"], r["collection_id"]) for r in by_name} == {("123", "123"), ("456", "456")}
+    assert {r["run_id"] for r in by_name} == {dag_run.run_id}
