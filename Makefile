@@ -46,7 +46,7 @@ format: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
-## demo: run every example DAG against the bundled emulator; CSVs land in ./out/
+## demo: run every example DAG against the local emulator; files (csv, csv.gz, parquet) land in ./out/
 demo: $(VENV)/.installed
 	$(VENV)/bin/python scripts/demo.py
 
