@@ -9,7 +9,7 @@ Fixtures (all documented below; import nothing, just name them in a test's argum
 * ``airflow_db`` (session): a fresh metadata DB, reset once per pytest process.
 * ``sei_emulator``: the in-process SEI emulator (one server per session on a free port on
   127.0.0.1), reset to no faults and no recorded requests before each test.
-* ``sei_conn``: points ``sei_default`` at the emulator through ``AIRFLOW_CONN_SEI_DEFAULT``;
+* ``sei_conn``: points ``harness_sei_default`` at the emulator through ``AIRFLOW_CONN_HARNESS_SEI_DEFAULT``;
   ``sei_conn.set(**extras)`` re-points it with connection extras (e.g. ``max_retries=0``).
 * ``s3_server`` (session) / ``s3``: a real S3 endpoint (moto server mode) on 127.0.0.1, and
   per test an ``aws_default`` connection to it and a fresh bucket (``s3.bucket``).
@@ -47,7 +47,7 @@ os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 os.environ.pop("AWS_PROFILE", None)
 
-SEI_CONN_ENV = "AIRFLOW_CONN_SEI_DEFAULT"
+SEI_CONN_ENV = "AIRFLOW_CONN_HARNESS_SEI_DEFAULT"
 AWS_CONN_ENV = "AIRFLOW_CONN_AWS_DEFAULT"
 
 
@@ -154,7 +154,7 @@ def sei_emulator(_sei_emulator_server: Any) -> Iterator[Any]:
 
 @dataclass
 class SEIConnection:
-    """The ``sei_default`` connection as an env var; ``set(**extras)`` changes its extras.
+    """The ``harness_sei_default`` connection as an env var; ``set(**extras)`` changes its extras.
 
     ``defaults`` are the extras every ``set()`` starts from; an extra set to None is left out.
     """
@@ -162,7 +162,7 @@ class SEIConnection:
     base_url: str
     api_key: str
     defaults: dict[str, Any] = field(default_factory=dict)
-    conn_id: str = "sei_default"
+    conn_id: str = "harness_sei_default"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def set(self, **extra: Any) -> SEIConnection:
@@ -181,7 +181,7 @@ class SEIConnection:
 
 @pytest.fixture
 def make_sei_conn(monkeypatch: pytest.MonkeyPatch) -> Callable[..., SEIConnection]:
-    """``make_sei_conn(base_url, api_key, **default_extras)`` points ``sei_default`` at a server."""
+    """``make_sei_conn(base_url, api_key, **default_extras)`` points ``harness_sei_default`` at a server."""
     monkeypatch.delenv(SEI_CONN_ENV, raising=False)  # restored after the test
 
     def make(base_url: str, api_key: str, **defaults: Any) -> SEIConnection:
@@ -192,7 +192,7 @@ def make_sei_conn(monkeypatch: pytest.MonkeyPatch) -> Callable[..., SEIConnectio
 
 @pytest.fixture
 def sei_conn(sei_emulator: Any, make_sei_conn: Callable[..., SEIConnection]) -> SEIConnection:
-    """``sei_default`` pointing at the emulator, with no extras (the hook's defaults)."""
+    """``harness_sei_default`` pointing at the emulator, with no extras (the hook's defaults)."""
     return make_sei_conn(sei_emulator.base_url, _emulator_key(sei_emulator))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
+from typing import NoReturn
 
 import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -130,15 +131,41 @@ def guarded(redact: Callable[[], Redactor]) -> Iterator[None]:
     """
     try:
         yield
+        return
     except (SEIInvalidRequestError, KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except BaseException as exc:
         redactor = redact()
-        texts = [text for err in _chain(exc) for text in (str(err), repr(err))]
-        if not any(redactor.found_in(text) for text in texts):
+        if not any(redactor.found_in(text) for err in _chain(exc) for text in _texts(err)):
             raise
         kind = type(exc) if _rebuildable(exc) else SEIError
-        raise kind(redactor(str(exc))) from None
+        replacement = kind(redactor(str(exc)))
+    _raise_alone(replacement)
+
+
+def _texts(error: BaseException) -> Iterator[str]:
+    yield str(error)
+    yield repr(error)
+    for arg in error.args:
+        yield arg if isinstance(arg, str) else repr(arg)
+
+
+def _raise_alone(error: BaseException) -> NoReturn:
+    """Raise ``error`` with no cause and no context.
+
+    ``raise ... from None`` only hides the exception being handled: it stays reachable as
+    ``__context__`` (for a debugger, Sentry, ``traceback.TracebackException``), secret and all.
+    Raised here, outside any handler of this frame, it still picks up the exception the caller
+    (``contextmanager.__exit__``) is handling; so the link is cut and the error re-raised bare,
+    which chains nothing.
+    """
+    try:
+        raise error
+    except BaseException as raised:
+        raised.__cause__ = None
+        raised.__context__ = None
+        raised.__suppress_context__ = True
+        raise
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -41,12 +41,14 @@ def secret_segment(api_key: str) -> str | None:
 
 def encoded_forms(secret: str) -> list[str]:
     """``secret`` as it may appear in a URL, a query string or a JSON document, deduplicated."""
+    in_json = json.dumps(secret)[1:-1]
     forms = [
         secret,
         quote(secret, safe=""),
         quote(secret),
         quote_plus(secret),
-        json.dumps(secret)[1:-1],
+        in_json,
+        in_json.replace("/", "\\/"),  # JSON may escape "/" (PHP, some Java encoders do)
     ]
     return list(dict.fromkeys(form for form in forms if form))
 

@@ -142,16 +142,12 @@ class RetryPolicy:
 
     def _retrying(self, kind: Any, what: str, logger: Any, deadline: float | None) -> Any:
         until = deadline if deadline is not None else time.monotonic() + self.max_elapsed
-
-        def out_of_time(state: tenacity.RetryCallState) -> bool:
-            return time.monotonic() + (state.upcoming_sleep or 0.0) >= until
-
         options: dict[str, Any] = {}
         if kind is tenacity.Retrying:
             options["sleep"] = self.sleep
         return kind(
             retry=tenacity.retry_if_exception(self.is_retryable),
-            stop=tenacity.stop_after_attempt(self.max_attempts) | out_of_time,
+            stop=tenacity.stop_after_attempt(self.max_attempts) | _OutOfTime(until),
             wait=self._tenacity_wait,
             before_sleep=lambda state: _log_retry(logger, what, self.max_attempts, state),
             reraise=True,
@@ -161,6 +157,16 @@ class RetryPolicy:
     def _tenacity_wait(self, state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         return self.wait_for(error, state.attempt_number)
+
+
+class _OutOfTime(tenacity.stop.stop_base):
+    """Stop when the next wait would end at or after ``until`` (a ``time.monotonic()`` value)."""
+
+    def __init__(self, until: float) -> None:
+        self.until = until
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return time.monotonic() + (retry_state.upcoming_sleep or 0.0) >= self.until
 
 
 def _log_retry(

@@ -4,7 +4,8 @@
 that was cut short at a row boundary from one that ended: it publishes half a report as a
 whole one. So :class:`Body` reads the raw bytes (``decode_content=False``) and decodes gzip and
 deflate with ``zlib`` itself, in bounded steps (``max_length``: a small, highly compressed body
-cannot balloon in memory), and accepts the body only when its end is **proven**:
+cannot balloon in memory; what zlib holds back when a step is full is drained, so no step size
+can lose the end of a stream), and accepts the body only when its end is **proven**:
 
 * ``Content-Length``: every announced byte arrived (counted on the raw, encoded bytes);
 * chunked transfer coding: the terminating zero-length chunk arrived (urllib3 checks it);
@@ -17,6 +18,10 @@ connection's close is the only end marker and a dropped connection looks exactly
 finished report -- is refused with :class:`SEIResponseError` before its body is read. No proxy
 we know of needs that framing for a response it relays from an HTTP/1.1 server, so there is no
 switch to allow it.
+
+A Content-Length *shorter* than what the server sends ends the message where it says, as HTTP
+wants (what follows cannot be told from the next response): the CSV check then catches a cut
+inside a row, and the missing end of a compressed stream is caught here.
 
 The deadline of an attempt is enforced by the transport (:mod:`.transport`), which shuts the
 socket down when it passes; reads here may therefore block for whole chunks.
@@ -54,17 +59,26 @@ class _Inflater:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._zlib: zlib._Decompress | None = None
+        self._head = b""  # deflate: the first bytes, held until they tell its wrapping
         self.ended = False
 
     def feed(self, data: bytes, max_length: int) -> Iterator[bytes]:
         """Decode ``data`` in pieces of at most ``max_length`` bytes."""
-        while data:
+        while True:
             if self._zlib is None or self._zlib.eof:
-                # After the end of a gzip member only another member may follow.
-                if self._zlib is not None and not data.startswith(_GZIP_MAGIC[: len(data)]):
+                if not data:
+                    return
+                if self._zlib is not None and (
+                    self.kind != "gzip" or not data.startswith(_GZIP_MAGIC[: len(data)])
+                ):
+                    # After the end of a gzip member only another member may follow.
                     raise SEIResponseError(
                         f"Unexpected bytes after the end of the {self.kind} stream"
                     )
+                if self.kind == "deflate" and len(self._head + data) < 2:
+                    self._head += data  # one byte cannot tell zlib-wrapped from raw
+                    return
+                data, self._head = self._head + data, b""
                 self._zlib = zlib.decompressobj(self._wbits(data))
                 self.ended = False
             try:
@@ -74,13 +88,21 @@ class _Inflater:
             if out:
                 yield out
             self.ended = self._zlib.eof
-            data = self._zlib.unused_data if self._zlib.eof else self._zlib.unconsumed_tail
+            if self._zlib.eof:
+                data = self._zlib.unused_data
+            else:
+                data = self._zlib.unconsumed_tail
+                # A full piece may leave output pending inside zlib with every input byte
+                # consumed (the rest of a long match): ask again, with no input, until less
+                # than a full piece comes out.
+                if not data and len(out) < max_length:
+                    return
 
     def _wbits(self, head: bytes) -> int:
         if self.kind != "deflate":
             return 31  # gzip: header and trailer (CRC-32, length) checked
         # "deflate" should be zlib-wrapped (RFC 9110); some servers send raw deflate.
-        wrapped = len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
+        wrapped = head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
         return 15 if wrapped else -15
 
 
@@ -195,8 +217,11 @@ class Body:
     def _check_end(self, content: _Inflater | None, file: _Inflater | None) -> None:
         if self.content_length is not None and self.raw_bytes < self.content_length:
             raise SEIIncompleteReadError(self.content_length, self.raw_bytes)
+        # An empty body is complete when its framing says so; when only the compression
+        # could prove its end, no bytes at all prove nothing.
+        framed = self.content_length is not None or self.chunked
         for inflater in (content, file):
-            if inflater is not None and self.raw_bytes and not inflater.ended:
+            if inflater is not None and (self.raw_bytes or not framed) and not inflater.ended:
                 raise SEIIncompleteReadError(
                     self.content_length, self.raw_bytes, f"the {inflater.kind} stream has no end"
                 )

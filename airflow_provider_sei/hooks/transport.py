@@ -4,10 +4,13 @@
 a server that drips its status line and headers a byte at a time keeps a ``requests`` call
 alive forever. So every attempt runs inside :func:`deadline`; the connections of
 :class:`SEIAdapter` register their sockets with it (new ones as soon as the TCP connection
-exists, TLS handshake included; reused ones before the request is written), and when the
-deadline passes a timer shuts the sockets down. Whatever was blocked on them -- connecting,
+exists, a proxy's CONNECT included; every one again before the request is written), and
+when the deadline passes a timer shuts the sockets down. Whatever was blocked on them -- connecting,
 waiting for the status line, reading headers or body -- returns at once, and
 :attr:`Deadline.expired` tells the hook to report a timeout rather than a broken connection.
+A connection handed back to the pool is unwatched at once: another thread may be using it
+when the first attempt's deadline passes. A TLS handshake is bounded by its socket timeout,
+which the hook clips to the time left (``ssl`` applies it to the whole handshake).
 Cost: one timer thread per attempt (about 0.1 ms), nothing per read.
 
 **Interim responses.** ``http.client`` skips a ``100 Continue`` only; a ``103 Early Hints``
@@ -77,6 +80,11 @@ class Deadline:
                 return
         _shutdown(sock)
 
+    def unwatch(self, sock: socket.socket | None) -> None:
+        """Leave ``sock`` alone: its connection went back to the pool, maybe to another thread."""
+        with self._lock, contextlib.suppress(ValueError):
+            self._sockets.remove(sock)  # type: ignore[arg-type]
+
     def cancel(self) -> None:
         self._timer.cancel()
         with self._lock:
@@ -136,14 +144,14 @@ class _InterimSkippingResponse(http.client.HTTPResponse):
 class _DeadlineMixin:
     """Registers the connection's socket with the thread's current :class:`Deadline`."""
 
-    response_class = _InterimSkippingResponse
+    response_class: Any = _InterimSkippingResponse
     sock: socket.socket | None
 
     def _new_conn(self) -> socket.socket:
         sock: socket.socket = super()._new_conn()  # type: ignore[misc]
         current = _current()
         if current is not None:
-            current.watch(sock)  # before the TLS handshake, so a slow one is bounded too
+            current.watch(sock)  # a proxy tunnel (CONNECT) happens on it before any TLS
         return sock
 
     def request(self, *args: Any, **kwargs: Any) -> None:
@@ -161,11 +169,26 @@ class _HTTPSConnection(_DeadlineMixin, HTTPSConnection):
     pass
 
 
-class _HTTPConnectionPool(HTTPConnectionPool):
+class _ReleasingPoolMixin:
+    """Unwatches a connection the moment it goes back to the pool.
+
+    urllib3 returns a connection as soon as its response is read to the end, while the attempt
+    that read it may still be writing the report out; another thread may take the connection
+    meanwhile, and the first attempt's deadline must not shut it under that thread's request.
+    """
+
+    def _put_conn(self, conn: Any) -> None:
+        current = _current()
+        if current is not None and conn is not None:
+            current.unwatch(getattr(conn, "sock", None))
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _HTTPConnectionPool(_ReleasingPoolMixin, HTTPConnectionPool):
     ConnectionCls = _HTTPConnection
 
 
-class _HTTPSConnectionPool(HTTPSConnectionPool):
+class _HTTPSConnectionPool(_ReleasingPoolMixin, HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
 

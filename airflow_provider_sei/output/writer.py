@@ -316,11 +316,18 @@ class Staged:
         self._publish()
 
     def abort(self) -> None:
-        """Remove every trace of the attempt; never raises (it runs on failure paths)."""
+        """Remove every trace of the attempt.
+
+        It runs on failure paths, so it raises only ``SEIDestinationError`` for a destination
+        the attempt spoiled for good (a file object that cannot seek back): a retry would
+        append a whole report to the partial one. Other cleanup failures are logged.
+        """
         with contextlib.suppress(BaseException):
             self.flush()
         try:
             self._discard()
+        except SEIDestinationError:
+            raise
         except Exception:
             log.warning("Could not clean up a failed write", exc_info=True)
 
@@ -422,8 +429,8 @@ class _HandleStaged(Staged):
             self.handle.truncate()
         elif self.bytes:
             raise SEIDestinationError(
-                "A failed attempt wrote to a file object that cannot seek back; its content "
-                "is partial"
+                "A failed attempt wrote to a file object that cannot seek back, so it cannot "
+                "be retried: its content is partial. Give a seekable file or a path."
             )
 
 

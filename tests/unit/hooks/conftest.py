@@ -1,9 +1,10 @@
 """A scripted HTTP server on 127.0.0.1 for the hook's tests, and connection helpers.
 
 Each test queues the responses it wants (``server.script(server.csv(...), ...)``); requests
-beyond the script get ``server.default``. Every request is recorded (method, path, query,
-headers, body). The server is ``tests/hostile.py``'s; the responder factories hang off it, so
-tests import nothing from here.
+beyond the script get ``server.default`` (a small legacy report). Every request is recorded
+(method, path, query, headers, body). The server is ``tests/hostile.py``'s; the responder
+factories hang off it, so tests import nothing from here. Shared helpers that are not
+fixtures are in ``support.py``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import pytest
 from hostile import Close, Hold, HostileServer, Send, chunk, head
 
 API_KEY = "pat.acct123.tok456.s3cr3t-value-never-logged"
+#: What the server answers when no reply is scripted: a legacy report naming its collection.
+SMALL_REPORT = b"Collection Name,value\nA,1\n"
 
 Responder = hostile.Reply
 
@@ -82,7 +85,7 @@ class ScriptedServer(HostileServer):
     drip = staticmethod(drip)
 
     def __init__(self) -> None:
-        super().__init__(default=csv("team,value\nA,1\n"))
+        super().__init__(default=csv(SMALL_REPORT))
 
 
 @pytest.fixture
@@ -137,3 +140,25 @@ def make_conn(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
         return conn_id
 
     return make
+
+
+@pytest.fixture
+def waits() -> list[float]:
+    """The waits the retry policy chose (recorded instead of slept)."""
+    return []
+
+
+@pytest.fixture
+def policy(waits: list[float]) -> Any:
+    """Three quick retries, waits recorded in ``waits`` instead of slept."""
+    from airflow_provider_sei.hooks.retry import RetryPolicy
+
+    return RetryPolicy(max_retries=3, backoff_initial=0.01, jitter=0, sleep=waits.append)
+
+
+@pytest.fixture
+def hook(server: ScriptedServer, make_conn: Callable[..., str], policy: Any) -> Any:
+    """A hook on ``server`` (no V2 identifiers), with ``policy``."""
+    from airflow_provider_sei.hooks.sei import SEIHook
+
+    return SEIHook(make_conn(host=server.url), retry_policy=policy, timeout=5)

@@ -1,21 +1,17 @@
-"""The shared requests-per-minute budget: pacing, 429 slow-down, cancellation, the adapter."""
+"""The shared requests-per-minute budget: pacing, 429 slow-down, cancellation.
+
+The transport's side (every request pays, 429s reported) is in ``test_transport.py``.
+"""
 
 from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
+import time
 
 import pytest
-import requests
-from requests.adapters import BaseAdapter
 
-from airflow_provider_sei.ratelimit import (
-    InFlightGauge,
-    RateLimiter,
-    ThrottledAdapter,
-    throttle_session,
-)
+from airflow_provider_sei.hooks.ratelimit import RateLimiter
 
 
 class FakeClock:
@@ -70,16 +66,18 @@ def test_threads_never_exceed_the_budget_in_any_minute() -> None:
     clock = FakeClock()
     rl = limiter(400, clock, slack=1.0)
 
+    granted: list[float] = []
+
     def work() -> None:
         for _ in range(60):
-            rl.acquire()
+            granted.append(rl.acquire())  # list.append is atomic
 
     threads = [threading.Thread(target=work) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    grants = sorted(rl.grants)
+    grants = sorted(granted)
     assert len(grants) == 480
     # Even a server that counts our requests up to 0.99 s late sees at most 400 a minute.
     assert max_in_window(grants, 60.99) <= 400
@@ -135,54 +133,22 @@ def test_budget_must_be_positive(bad: float) -> None:
         RateLimiter(bad)
 
 
-class StubAdapter(BaseAdapter):
-    def __init__(self, statuses: list[int], on_send: Callable[[], None] | None = None) -> None:
-        super().__init__()
-        self.statuses = statuses
-        self.sent = 0
-        self.closed = False
-        self.on_send = on_send
-
-    def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
-        if self.on_send:
-            self.on_send()
-        response = requests.Response()
-        response.status_code = self.statuses[self.sent]
-        response.headers["Retry-After"] = "3" if response.status_code == 429 else ""
-        response.request = request
-        self.sent += 1
-        return response
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def test_adapter_pays_the_limiter_and_reports_429s() -> None:
+def test_reserve_takes_a_slot_without_waiting() -> None:
     clock = FakeClock()
     rl = limiter(60, clock)
-    session = requests.Session()
-    stub = StubAdapter([200, 429, 200])
-    session.mount("http://sei.test/", stub)
-    adapter = throttle_session(session, "http://sei.test", rl)
-    assert isinstance(session.get_adapter("http://sei.test/x"), ThrottledAdapter)
-    for _ in range(3):
-        session.get("http://sei.test/v2/org-trees")
-    assert stub.sent == 3
-    assert len(rl.grants) == 3
-    assert rl.throttled == 1
-    # The 429's Retry-After of 3 s pushed the third grant out.
-    assert list(rl.grants) == pytest.approx([0.0, 1.0, 4.0])
-    assert adapter.gauge.peak == 1
-    # Throttling twice replaces the limiter instead of stacking adapters.
-    assert throttle_session(session, "http://sei.test/", None) is adapter
-    session.close()
-    assert stub.closed
+    assert rl.reserve() == (0.0, 0.0)
+    assert rl.reserve() == pytest.approx((1.0, 1.0))
+    assert rl.reserve() == pytest.approx((2.0, 2.0))
+    assert clock.now == 0.0  # nobody slept: the caller waits its own way (asyncio.sleep)
+    assert rl.waited == pytest.approx(3.0)
 
 
-def test_gauge_counts_the_peak() -> None:
-    gauge = InFlightGauge()
-    with gauge, gauge:
-        pass
-    with gauge:
-        pass
-    assert (gauge.peak, gauge.current) == (2, 0)
+def test_cancel_interrupts_a_real_wait_at_once() -> None:
+    rl = RateLimiter(1)  # the real clock and sleep: the second slot is 61 s away
+    cancel = threading.Event()
+    rl.acquire(cancel)
+    threading.Timer(0.1, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(InterruptedError):
+        rl.acquire(cancel)
+    assert 0.1 <= time.monotonic() - started < 2.0
