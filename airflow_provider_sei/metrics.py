@@ -7,7 +7,7 @@ exactly as the API spells them; the display names are the CSV header's column ti
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class Category(str, enum.Enum):
@@ -144,6 +144,10 @@ class ExportTypeSpec:
         ``deployment_frequency``).
     :param metric_levels: allowed ``options.metricLevel`` values (empty: not an option).
     :param aggregations: allowed ``options.aggregation`` values (empty: not an option).
+    :param level_only: metric -> the only ``metricLevel`` values it exists at (the pages'
+        "+ LOC_ADDED at developer level"); a metric not listed exists at every level.
+    :param options: other ``options`` keys the type's page documents -> their values, spelled
+        as the page spells them (keys it does not document are sent as given).
     """
 
     segment: str
@@ -152,6 +156,8 @@ class ExportTypeSpec:
     group_aliases: dict[str, str]
     metric_levels: tuple[str, ...] = ()
     aggregations: tuple[str, ...] = ()
+    level_only: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    options: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def metrics(self) -> tuple[str, ...]:
         """Every metric the type documents, in group order."""
@@ -213,6 +219,13 @@ EXPORT_TYPES: dict[ExportType, ExportTypeSpec] = {
         group_aliases={},
         metric_levels=("developer", "team"),
         aggregations=AGGREGATIONS,
+        level_only={
+            "PR_VELOCITY": ("team",),
+            "LOC_TOTAL": ("team",),
+            "LOC_ADDED": ("developer",),
+            "LOC_REMOVED": ("developer",),
+        },
+        options={"aggregationLevel": ("developer", "team")},  # an older page's metricLevel
     ),
     ExportType.SPRINT: ExportTypeSpec(
         segment="sprint",
@@ -243,6 +256,13 @@ EXPORT_TYPES: dict[ExportType, ExportTypeSpec] = {
         group_aliases={},
         metric_levels=("team", "sprint"),
         aggregations=AGGREGATIONS,
+        level_only={
+            "SPRINT_VELOCITY": ("team",),
+            "TICKETS_REMOVED_MID_SPRINT": ("sprint",),
+            "PREDICTABILITY_DELIVERY_CONSISTENCY": ("team",),
+            "PREDICTABILITY_RELIABILITY_OF_COMMITMENT": ("team",),
+        },
+        options={"computationMode": ("STORY_POINTS", "TICKETS")},
     ),
     ExportType.BUSINESS_ALIGNMENT: ExportTypeSpec(
         segment="ba",
@@ -256,6 +276,11 @@ EXPORT_TYPES: dict[ExportType, ExportTypeSpec] = {
         granularities=("daily", "weekly", "monthly", "quarterly"),
         metric_groups={},
         group_aliases={},
+        aggregations=AGGREGATIONS,  # its columns are per-status durations: To_Do_Mean_Days
+        options={
+            "aggregationLevel": ("sprint", "team"),
+            "terminalDateColumn": ("issue_resolved_at", "version_release_date"),
+        },
     ),
 }
 

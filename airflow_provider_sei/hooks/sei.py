@@ -240,22 +240,37 @@ class SEIHook(BaseHook):
         return session
 
     def _connection(self) -> Any:
-        conn_id = self.harness_sei_conn_id
         try:
-            return self.get_connection(conn_id)
+            return self.get_connection(self.harness_sei_conn_id)
         except Exception as err:
-            if (
-                conn_id != self.default_conn_name
-                or type(err).__name__ != "AirflowNotFoundException"
-            ):
-                raise
+            self._raise_unless_legacy_applies(err)
         conn = self.get_connection(LEGACY_CONN_ID)  # raises the not-found error if missing too
+        self._warn_legacy()
+        return conn
+
+    async def _aconnection(self) -> Any:
+        """:meth:`_connection` for a trigger, with the same fallback to ``sei_default``."""
+        try:
+            return await self.aget_connection(self.harness_sei_conn_id)
+        except Exception as err:
+            self._raise_unless_legacy_applies(err)
+        conn = await self.aget_connection(LEGACY_CONN_ID)
+        self._warn_legacy()
+        return conn
+
+    def _raise_unless_legacy_applies(self, err: Exception) -> None:
+        if (
+            self.harness_sei_conn_id != self.default_conn_name
+            or type(err).__name__ != "AirflowNotFoundException"
+        ):
+            raise err
+
+    def _warn_legacy(self) -> None:
         warnings.warn(
             f"Connection {LEGACY_CONN_ID!r} is deprecated: name it {self.default_conn_name!r}",
             DeprecationWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-        return conn
 
     # -- the legacy reports endpoint ------------------------------------------------------------
 
@@ -402,8 +417,7 @@ class SEIHook(BaseHook):
         redaction, retry policy, time bound and rate limit as the sync calls."""
         with guarded(lambda: self.redactor):
             if "settings" not in self.__dict__:  # read without blocking the triggerer's loop
-                conn = await self.aget_connection(self.harness_sei_conn_id)
-                self.__dict__["settings"] = self._settings_from(conn)
+                self.__dict__["settings"] = self._settings_from(await self._aconnection())
             self._v2_identifiers()
             url = self._url(
                 f"{EXPORTS_PATH.format(segment=_segment(job))}/{_quote_id(job.export_id)}"
@@ -428,30 +442,53 @@ class SEIHook(BaseHook):
                 raise self._unexpected(f"GET {url}", answer) from None
             return self._redact_job(status)
 
+    async def aclose(self) -> None:
+        """Close the ``httpx`` client of :meth:`aget_export` (a trigger calls it when done)."""
+        cached = self.__dict__.pop("_async_client", None)
+        if cached is not None and cached[0] is asyncio.get_running_loop():
+            await cached[1].aclose()
+
+    async def _aclient(self) -> Any:
+        """One ``httpx.AsyncClient`` per hook and event loop: its connection is reused from poll
+        to poll, and it is built in a thread (loading the CA bundle takes ~0.1 s, which would
+        block every trigger of the triggerer's loop)."""
+        import httpx
+
+        loop = asyncio.get_running_loop()
+        cached = self.__dict__.get("_async_client")
+        if cached is not None and cached[0] is loop and not cached[1].is_closed:
+            return cached[1]
+        settings = self.settings
+        connect, read = self.timeout
+
+        def build() -> httpx.AsyncClient:
+            mounts = {
+                f"{scheme}://": httpx.AsyncHTTPTransport(proxy=proxy, verify=settings.verify)
+                for scheme, proxy in settings.proxies.items()
+            }
+            return httpx.AsyncClient(
+                verify=settings.verify,
+                timeout=httpx.Timeout(read, connect=connect),
+                follow_redirects=False,
+                trust_env=not settings.proxies,
+                mounts=mounts or None,
+            )
+
+        client = await asyncio.to_thread(build)
+        self.__dict__["_async_client"] = (loop, client)
+        return client
+
     async def _aget_json(self, url: str) -> Any:
         import httpx
 
         settings = self.settings
-        connect, read = self.timeout
         headers = {"Accept": "application/json", **settings.auth_headers(v2=True)}
         headers["User-Agent"] = f"airflow-provider-sei/{__version__}"
-        mounts = {
-            f"{scheme}://": httpx.AsyncHTTPTransport(proxy=proxy, verify=settings.verify)
-            for scheme, proxy in settings.proxies.items()
-        }
+        client = await self._aclient()
         try:
-            async with (
-                httpx.AsyncClient(
-                    verify=settings.verify,
-                    timeout=httpx.Timeout(read, connect=connect),
-                    follow_redirects=False,
-                    trust_env=not settings.proxies,
-                    mounts=mounts or None,
-                ) as client,
-                client.stream(
-                    "GET", url, params=settings.scope_params(), headers=headers
-                ) as response,
-            ):
+            async with client.stream(
+                "GET", url, params=settings.scope_params(), headers=headers
+            ) as response:
                 data = bytearray()
                 async for chunk in response.aiter_bytes():
                     data += chunk
@@ -508,7 +545,9 @@ class SEIHook(BaseHook):
                     url,
                     endpoint="exports",
                     accept="text/csv, application/gzip",
-                    params=self.settings.scope_params(),
+                    # Another origin (a pre-signed storage URL) gets neither the key nor our
+                    # query parameters, which would break its signature.
+                    params=self.settings.scope_params() if same_origin else None,
                     timeout=timeout,
                     v2=True,
                     auth=same_origin,
@@ -606,12 +645,16 @@ class SEIHook(BaseHook):
         return self.base_url + path
 
     def _resolve(self, url: str) -> tuple[str, bool]:
-        """An absolute URL for ``url`` (a path is relative to the base URL), and whether it is
-        on the base URL's origin (only then does it get the API key)."""
+        """An absolute URL for ``url`` (a path is relative to the base URL, unless it already
+        starts with the base URL's path), and whether it is on the base URL's origin (only then
+        does it get the API key)."""
         parts = urlsplit(url)
-        if not parts.scheme:
-            return self._url(url if url.startswith("/") else "/" + url), True
         base = urlsplit(self.base_url)
+        if not parts.scheme:
+            path = url if url.startswith("/") else "/" + url
+            if base.path.strip("/") and path.startswith(base.path.rstrip("/") + "/"):
+                return f"{base.scheme}://{base.netloc}{path}", True  # rooted at the host
+            return self._url(path), True
         return url, (parts.scheme, parts.netloc) == (base.scheme, base.netloc)
 
     def _v2_identifiers(self) -> dict[str, str]:
@@ -648,6 +691,33 @@ class SEIHook(BaseHook):
             storage_options=storage_options,
             write_options=write_options,
         )
+
+    def prepare_destination(
+        self,
+        destination: Any,
+        *,
+        dest_conn_id: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        write_options: Mapping[str, Any] | None = None,
+        overwrite: bool = True,
+    ) -> Target:
+        """Resolve a destination and check, with one cheap call, that it can be written.
+
+        For a V2 export job, before the job is created: a missing bucket, an unknown
+        connection or an existing file with ``overwrite=False`` fails now, not after the job
+        ran. Pass the returned :class:`Target` as the download's destination.
+        """
+        target = self._target(destination, dest_conn_id, storage_options, write_options)
+        self._check_target(target, overwrite)
+        return target
+
+    @staticmethod
+    def _check_target(target: Target, overwrite: bool) -> None:
+        target.preflight()
+        if not overwrite and not target.folder and target.exists(target.path):
+            raise SEIDestinationError(
+                f"The destination {target.describe()} already exists and overwrite is False"
+            )
 
     def _send(
         self,
@@ -695,11 +765,7 @@ class SEIHook(BaseHook):
         gunzip_files: bool,
         server_name: str | None = None,
     ) -> ExportResult:
-        target.preflight()
-        if not output.overwrite and not target.folder and target.exists(target.path):
-            raise SEIDestinationError(
-                f"The destination {target.describe()} already exists and overwrite is False"
-            )
+        self._check_target(target, output.overwrite)
         progress = ExportProgress(self.log, target.describe(), interval=progress_interval)
         attempts = 0
 
@@ -749,7 +815,10 @@ class SEIHook(BaseHook):
                 try:
                     return fn(watch)
                 except Exception as exc:
-                    if watch.expired:
+                    # The socket timeouts are clipped to the deadline: one that fires there
+                    # may beat the deadline's timer to it, and is the time bound all the same.
+                    late = isinstance(exc, requests.Timeout) and watch.remaining() <= 0.01
+                    if watch.expired or late:
                         raise SEITimeoutError(
                             f"{what} exceeded its time bound (max_elapsed={policy.max_elapsed:g} s)"
                         ) from exc

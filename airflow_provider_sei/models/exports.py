@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any
 
@@ -106,6 +107,7 @@ class ExportJobRequest:
             raise SEIInvalidRequestError(
                 "date_start", start.isoformat(), f"a date on or before date_end ({end})"
             )
+        level = _option("metric_level", metric_level, spec.metric_levels, kind)
         return cls(
             export_type=kind,
             date_start=start,
@@ -114,11 +116,11 @@ class ExportJobRequest:
             team_id=team,
             org_tree_name=tree,
             metric_groups=_groups(spec, metric_groups),
-            metrics=_metrics(spec, metrics),
+            metrics=_metrics(spec, metrics, level),
             aggregation=_option("aggregation", aggregation, spec.aggregations, kind),
-            metric_level=_option("metric_level", metric_level, spec.metric_levels, kind),
+            metric_level=level,
             issue_statuses=_statuses(kind, issue_statuses),
-            options=_options(options),
+            options=_options(spec, options),
             compression=None
             if is_nullish(compression)
             else parse_choice("compression", compression, ("gzip",)),
@@ -182,13 +184,17 @@ def _groups(spec: ExportTypeSpec, value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(groups))
 
 
-def _metrics(spec: ExportTypeSpec, value: Any) -> tuple[str, ...]:
+def _metrics(spec: ExportTypeSpec, value: Any, level: str | None) -> tuple[str, ...]:
     known = spec.metrics()
+    if level is not None:  # what the pages document at that level; else the server decides
+        known = tuple(m for m in known if level in spec.level_only.get(m, (level,)))
     names = []
     for item in parse_list("metrics", value, what="metric names"):
         name = item.strip().upper() if isinstance(item, str) else None
         if name not in known:
             allowed = one_of(known) if known else "none: this type has no metric names"
+            if level is not None and name in spec.level_only:
+                allowed = f"metrics that exist at metric_level {level!r}: {allowed}"
             raise SEIInvalidRequestError("metrics", item, allowed)
         names.append(name)
     return tuple(dict.fromkeys(names))
@@ -198,7 +204,12 @@ def _option(name: str, value: Any, allowed: tuple[str, ...], kind: ExportType) -
     if is_nullish(value):
         return None
     if not allowed:
-        raise SEIInvalidRequestError(name, value, f"nothing: {kind.value} exports take no {name}")
+        hint = ""
+        if name == "metric_level" and "aggregationLevel" in EXPORT_TYPES[kind].options:
+            hint = "; set options={'aggregationLevel': ...} instead"
+        raise SEIInvalidRequestError(
+            name, value, f"nothing: {kind.value} exports take no {name}{hint}"
+        )
     return parse_choice(name, value, allowed)
 
 
@@ -215,7 +226,13 @@ def _statuses(kind: ExportType, value: Any) -> tuple[str, ...]:
     return tuple(s.strip() for s in statuses)
 
 
-def _options(value: Any) -> dict[str, Any]:
+#: ``options`` keys set by the request's own fields: merged, they would bypass validation.
+OWN_OPTIONS = ("granularity", "aggregation", "metricLevel", "compression", "format")
+
+
+def _options(spec: ExportTypeSpec, value: Any) -> dict[str, Any]:
+    """The extra ``options``: documented keys checked (any case, sent as the page spells
+    them), the operator's own keys refused, any other key sent as given."""
     if is_nullish(value):
         return {}
     if isinstance(value, str):  # a dict Jinja rendered to a string
@@ -225,7 +242,29 @@ def _options(value: Any) -> dict[str, Any]:
         raise SEIInvalidRequestError(
             "options", value, 'a dict such as {"computationMode": "STORY_POINTS"}'
         )
-    return dict(value)
+    options = {}
+    own = {key.lower() for key in OWN_OPTIONS}
+    documented = {key.lower(): key for key in spec.options}
+    for key, item in value.items():
+        if key.strip().lower() in own:
+            raise SEIInvalidRequestError(
+                "options",
+                key,
+                f"keys other than {', '.join(OWN_OPTIONS)} (the parameters granularity, "
+                "aggregation, metric_level and compression set them; the format is csv)",
+            )
+        name = documented.get(key.strip().lower())
+        if name is not None:
+            options[name] = parse_choice(f"options.{name}", item, spec.options[name])
+            continue
+        try:
+            json.dumps(item, allow_nan=False)
+        except (TypeError, ValueError):
+            raise SEIInvalidRequestError(
+                f"options.{key}", item, "a JSON value: a string, number, bool, list or dict"
+            ) from None
+        options[key] = item
+    return options
 
 
 #: Job statuses, upper case (the productivity page spells them in lower case).
@@ -279,16 +318,19 @@ class ExportJob:
 
         Raises ``ValueError`` when it has no ``exportId``.
         """
-        if not isinstance(body, Mapping) or not _str(body.get("exportId")):
+        export_id = body.get("exportId") if isinstance(body, Mapping) else None
+        if isinstance(export_id, int) and not isinstance(export_id, bool):
+            export_id = str(export_id)
+        if not _str(export_id):
             raise ValueError("the answer has no exportId")
         download = body.get("download") if isinstance(body.get("download"), Mapping) else {}
         status = _str(body.get("status"))
         message = _str(body.get("message")) or _str(body.get("error")) or ""
         size = download.get("sizeBytes")
         return cls(
-            export_id=str(body["exportId"]),
+            export_id=str(export_id).strip(),
             export_type=export_type,
-            status=status.upper() if status else None,
+            status=status.strip().upper() if status else None,
             reused=reused or message.lower().startswith(_REUSED),
             created_at=_str(body.get("createdAt")),
             completed_at=_str(body.get("completedAt")),
@@ -319,7 +361,9 @@ class ExportJob:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ExportJob:
-        values = dict(data)
+        """The job :meth:`to_dict` gave (keys it does not know, from another version, ignored)."""
+        names = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in names}
         values["export_type"] = ExportType(values["export_type"])
         return cls(**values)
 

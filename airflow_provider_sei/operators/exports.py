@@ -11,11 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, conf
 
 from airflow_provider_sei.exceptions import (
+    SEIError,
     SEIExportJobError,
     SEIInvalidRequestError,
     SEITimeoutError,
@@ -30,7 +32,9 @@ from airflow_provider_sei.output.transfer import ExportResult, OutputOptions
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_sei.hooks.sei import SEIHook
     from airflow_provider_sei.operators._dates import DateRange
+    from airflow_provider_sei.output.writer import Target
 
 COMPRESSIONS = ("none", "gzip")
 
@@ -64,8 +68,13 @@ class SEIExportOperator(SEIExportBaseOperator):
         ``.gz``, else compressed on the way). Same as ``output_format="csv.gz"``. (templated)
     :param poll_interval: seconds between two polls of the job. (templated)
     :param max_wait: seconds the job may take before the task fails. (templated)
+    :param requests_per_minute: a budget every request of the task pays, the polls (in the
+        task or in the triggerer) included; None for no limit. (templated)
     :param deferrable: wait in the triggerer, not on a worker. Default: the
         ``[operators] default_deferrable`` setting.
+
+    The destination is checked (its store reachable, its connection known, ``overwrite``)
+    before the job is created: a job is never started for a file that cannot be written.
     """ + COMMON_DOC.replace("SEI report", "SEI export").replace(
         '"filename", "date_start", "date_end",\n    "output_format"}',
         '"filename", "date_start", "date_end",\n    "output_format", "export_id", '
@@ -85,6 +94,7 @@ class SEIExportOperator(SEIExportBaseOperator):
         "compression",
         "poll_interval",
         "max_wait",
+        "requests_per_minute",
         *SEIExportBaseOperator.common_template_fields,
     )
     render_first = (
@@ -113,6 +123,7 @@ class SEIExportOperator(SEIExportBaseOperator):
         compression: str = "none",
         poll_interval: float | str = 30,
         max_wait: float | str = 3600,
+        requests_per_minute: float | str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         output_format: str | None = None,
         **kwargs: Any,
@@ -131,7 +142,18 @@ class SEIExportOperator(SEIExportBaseOperator):
         self.compression = compression
         self.poll_interval = poll_interval
         self.max_wait = max_wait
+        self.requests_per_minute = requests_per_minute
         self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> SEIHook:
+        """The hook, built once per task run, with the task's request budget."""
+        from airflow_provider_sei.hooks.sei import SEIHook
+
+        return SEIHook(
+            harness_sei_conn_id=self.harness_sei_conn_id,
+            requests_per_minute=self._budget(),
+        )
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
@@ -160,6 +182,14 @@ class SEIExportOperator(SEIExportBaseOperator):
         request = self.build_request(dates)
         poll_interval = parse_number("poll_interval", self.poll_interval, minimum=0.01)
         max_wait = parse_number("max_wait", self.max_wait, minimum=0.01)
+        self._budget()
+        max_bytes = self.parsed_max_bytes()
+        target = self.hook.prepare_destination(
+            self.destination_arg(),
+            dest_conn_id=self.dest_conn_id,
+            write_options=self.dest_storage_options,
+            overwrite=output.overwrite,
+        )
         job: ExportJob | None = getattr(self, "_job", None)  # resumed after the trigger
         if job is None:
             started = time.monotonic()
@@ -168,29 +198,26 @@ class SEIExportOperator(SEIExportBaseOperator):
                 raise SEIExportJobError(job.export_id, job.status, job.message)
             if not job.finished:
                 if self.deferrable:
-                    self._defer(job, poll_interval, max_wait)
+                    self._defer(job, poll_interval, max_wait - (time.monotonic() - started))
                 job = self.hook.wait_for_export(
                     job, poll_interval=poll_interval, max_wait=max_wait, started=started
                 )
-        return self.download(job, output)
+        return self.download(job, target, output, max_bytes)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: download a completed job, or fail with the reason."""
         job = ExportJob.from_dict(event["job"])
         status, message = event.get("status"), event.get("message") or ""
+        if status not in ("success", "failed", "timeout"):
+            text = f"Polling SEI export job {job.export_id} failed: {message}"
+            if event.get("retryable"):
+                raise SEIError(text)  # a task retry finds the job again (reused)
+            raise AirflowFailException(text)
         with fail_fast():
             if status == "failed":
                 raise SEIExportJobError(job.export_id, job.status or "FAILED", message)
             if status == "timeout":
                 raise SEITimeoutError(f"SEI export job {job.export_id}: {message}")
-            if status == "error":
-                if event.get("retryable"):
-                    raise SEITimeoutError(
-                        f"Polling SEI export job {job.export_id} failed: {message}"
-                    )
-                raise AirflowFailException(
-                    f"Polling SEI export job {job.export_id} failed: {message}"
-                )
         self._job = job
         return self.execute(context)
 
@@ -212,15 +239,14 @@ class SEIExportOperator(SEIExportBaseOperator):
         )
 
     def download(
-        self, job: ExportJob, output: OutputOptions
+        self, job: ExportJob, target: Target, output: OutputOptions, max_bytes: int | None
     ) -> tuple[ExportResult, dict[str, Any]]:
+        """Stream the completed job's CSV into the checked destination."""
         result = self.hook.download_export(
             job,
-            self.destination_arg(),
-            dest_conn_id=self.dest_conn_id,
-            write_options=self.dest_storage_options,
+            target,
             output=output,
-            max_bytes=self.parsed_max_bytes(),
+            max_bytes=max_bytes,
             progress_interval=self.progress_interval,
         )
         return result, {
@@ -231,6 +257,7 @@ class SEIExportOperator(SEIExportBaseOperator):
         }
 
     def _defer(self, job: ExportJob, poll_interval: float, max_wait: float) -> None:
+        """Hand the polling to the triggerer: the job may run ``max_wait`` more seconds."""
         from airflow_provider_sei.triggers.exports import SEIExportTrigger
 
         self.defer(
@@ -238,11 +265,18 @@ class SEIExportOperator(SEIExportBaseOperator):
                 job=job.to_dict(),
                 harness_sei_conn_id=self.harness_sei_conn_id,
                 poll_interval=poll_interval,
-                end_time=time.time() + max_wait,
+                end_time=time.time() + max(max_wait, 0.0),
+                requests_per_minute=self._budget(),
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=max_wait + 300),
+            # The trigger ends itself at end_time; this only catches a triggerer that died.
+            timeout=timedelta(seconds=max(max_wait, 0.0) + 300),
         )
+
+    def _budget(self) -> float | None:
+        if is_nullish(self.requests_per_minute):
+            return None
+        return parse_number("requests_per_minute", self.requests_per_minute, minimum=0.0) or None
 
     def _output_format(self) -> str:
         compression = parse_choice("compression", self.compression, COMPRESSIONS, default="none")

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_sei.exceptions import SEIError
 from airflow_provider_sei.hooks.retry import RetryPolicy
 from airflow_provider_sei.models.exports import CANCELLED, FAILED, ExportJob
+
+if TYPE_CHECKING:
+    from airflow_provider_sei.hooks.sei import SEIHook
 
 
 class SEIExportTrigger(BaseTrigger):
@@ -65,34 +68,45 @@ class SEIExportTrigger(BaseTrigger):
             harness_sei_conn_id=self.harness_sei_conn_id,
             requests_per_minute=self.requests_per_minute,
         )
-        job = ExportJob.from_dict(self.job)
+        try:
+            event = await self._wait(hook, ExportJob.from_dict(self.job))
+        finally:
+            await hook.aclose()
+        yield event
+
+    async def _wait(self, hook: SEIHook, job: ExportJob) -> TriggerEvent:
+        """Poll until the job finished or ``end_time`` passed; the one event to yield."""
         try:
             while True:
                 job = await hook.aget_export(job)
                 self.log.info("SEI export job %s: %s", job.export_id, job.status or "no status")
                 if job.status in (FAILED, CANCELLED):
-                    yield self._event("failed", job, job.message)
-                    return
+                    return self._event(hook, "failed", job, job.message)
                 if job.finished:
-                    yield self._event("success", job)
-                    return
+                    return self._event(hook, "success", job)
                 left = self.end_time - time.time()
                 if left <= 0:
-                    yield self._event(
+                    return self._event(
+                        hook,
                         "timeout",
                         job,
-                        f"the job had not finished by max_wait (status {job.status})",
+                        "the job had not finished by max_wait "
+                        f"(last status: {job.status or 'none'})",
                     )
-                    return
                 await asyncio.sleep(min(self.poll_interval, left))
-        except SEIError as err:
-            retryable = RetryPolicy().is_retryable(err)
-            yield self._event("error", job, str(err), retryable=retryable)
+        except Exception as err:  # an event, not a trigger crash: the task says what failed
+            retryable = isinstance(err, SEIError) and RetryPolicy().is_retryable(err)
+            return self._event(hook, "error", job, str(err), retryable=retryable)
 
     @staticmethod
     def _event(
-        status: str, job: ExportJob, message: str = "", *, retryable: bool = False
+        hook: SEIHook, status: str, job: ExportJob, message: str = "", *, retryable: bool = False
     ) -> TriggerEvent:
         return TriggerEvent(
-            {"status": status, "job": job.to_dict(), "message": message, "retryable": retryable}
+            {
+                "status": status,
+                "job": job.to_dict(),
+                "message": hook.redactor(message),
+                "retryable": retryable,
+            }
         )
