@@ -9,7 +9,8 @@ Fixtures (all documented below; import nothing, just name them in a test's argum
 * ``airflow_db`` (session): a fresh metadata DB, reset once per pytest process.
 * ``sei_emulator``: the in-process SEI emulator (one server per session on a free port on
   127.0.0.1), reset to no faults and no recorded requests before each test.
-* ``sei_conn``: points ``harness_sei_default`` at the emulator through ``AIRFLOW_CONN_HARNESS_SEI_DEFAULT``;
+* ``sei_conn``: points ``harness_sei_default`` at the emulator through
+  ``AIRFLOW_CONN_HARNESS_SEI_DEFAULT``;
   ``sei_conn.set(**extras)`` re-points it with connection extras (e.g. ``max_retries=0``).
 * ``s3_server`` (session) / ``s3``: a real S3 endpoint (moto server mode) on 127.0.0.1, and
   per test an ``aws_default`` connection to it and a fresh bucket (``s3.bucket``).
@@ -154,7 +155,7 @@ def sei_emulator(_sei_emulator_server: Any) -> Iterator[Any]:
 
 @dataclass
 class SEIConnection:
-    """The ``harness_sei_default`` connection as an env var; ``set(**extras)`` changes its extras.
+    """The ``harness_sei_default`` connection as an env var; ``set(**extras)`` changes extras.
 
     ``defaults`` are the extras every ``set()`` starts from; an extra set to None is left out.
     """
@@ -181,7 +182,7 @@ class SEIConnection:
 
 @pytest.fixture
 def make_sei_conn(monkeypatch: pytest.MonkeyPatch) -> Callable[..., SEIConnection]:
-    """``make_sei_conn(base_url, api_key, **default_extras)`` points ``harness_sei_default`` at a server."""
+    """``make_sei_conn(base_url, api_key, **extras)`` points ``harness_sei_default`` at a server."""
     monkeypatch.delenv(SEI_CONN_ENV, raising=False)  # restored after the test
 
     def make(base_url: str, api_key: str, **defaults: Any) -> SEIConnection:
