@@ -85,7 +85,7 @@ class LineageFacts:
     added_columns: list[str] = field(default_factory=list)
 
     def written_columns(self) -> list[str]:
-        """The columns of the written file: the header, then the appended columns."""
+        """Return the columns of the written file: the header, then the appended columns."""
         names = [*self.columns, *(c for c in self.added_columns if c not in self.columns)]
         if self.output_format == "parquet":
             from airflow_provider_sei.output.formats import unique_names

@@ -38,7 +38,8 @@ EXPORT_HINT = (
 
 
 def hint(status: int, endpoint: str) -> str:
-    """What to fix for ``status`` from ``endpoint`` (``reports``, ``exports``, ``org-trees``)."""
+    """Return what to fix for ``status`` from ``endpoint`` (``reports``, ``exports``,
+    ``org-trees``)."""
     if status in (401, 403):
         return AUTH_HINT
     if status == 404 and endpoint == "reports":
@@ -49,7 +50,7 @@ def hint(status: int, endpoint: str) -> str:
 
 
 def api_error(response: requests.Response, redact: Redactor, endpoint: str) -> SEIAPIError:
-    """The ``SEIAPIError`` of a non-2xx ``requests`` response (its body read, then closed)."""
+    """Build the ``SEIAPIError`` of a non-2xx ``requests`` response (its body read, then closed)."""
     try:
         head = read_excerpt(response)
     except (requests.RequestException, Urllib3Error, OSError, ValueError) as exc:
@@ -76,7 +77,7 @@ def status_error(
     redact: Redactor,
     endpoint: str,
 ) -> SEIAPIError:
-    """The ``SEIAPIError`` of a status: the server's message, redacted, and what to fix."""
+    """Return the ``SEIAPIError`` of a status: the server's message, redacted, and what to fix."""
     message = server_message(head, redact) or clean(reason) or "no message"
     if 300 <= status < 400:
         location = redact(clean(headers.get("Location", "")))
@@ -100,7 +101,7 @@ def read_excerpt(response: requests.Response) -> bytes:
 def unreachable(
     exc: BaseException, host: str, timeout: tuple[float, float], scheme_assumed: bool
 ) -> SEIConnectionError:
-    """A connection failure, said plainly (``requests``' own text can quote headers)."""
+    """Return a connection failure, said plainly (``requests``' own text can quote headers)."""
     connect, read = timeout
     if isinstance(exc, requests.exceptions.SSLError):
         assumed = (

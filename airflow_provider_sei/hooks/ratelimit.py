@@ -103,7 +103,7 @@ class RateLimiter:
         return at, delay
 
     def on_throttled(self, retry_after: float | None = None) -> None:
-        """A 429 came back: halve the rate and hold every worker for a cool-down."""
+        """Handle a 429 that came back: halve the rate and hold every worker for a cool-down."""
         with self._lock:
             self.throttled += 1
             booked = self._next_grant()  # at the old rate: slots already handed out stand
@@ -112,7 +112,7 @@ class RateLimiter:
             self._anchor, self._k = max(booked, self._clock() + pause), 0
 
     def on_success(self) -> None:
-        """A request went through: give back a step of the rate lost to 429s."""
+        """Handle a request that went through: give back a step of the rate lost to 429s."""
         if self._rate < self.budget:
             with self._lock:
                 self._anchor, self._k = self._next_grant(), 0

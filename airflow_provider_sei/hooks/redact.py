@@ -32,7 +32,7 @@ _MIN_SEGMENT = 8
 
 
 def secret_segment(api_key: str) -> str | None:
-    """The ``<secret>`` of a ``pat.<account>.<token>.<secret>`` (or ``sat.``) key."""
+    """Return the ``<secret>`` of a ``pat.<account>.<token>.<secret>`` (or ``sat.``) key."""
     parts = api_key.split(".")
     if len(parts) == 4 and parts[0] in _KEY_PREFIXES and len(parts[3]) >= _MIN_SEGMENT:
         return parts[3]

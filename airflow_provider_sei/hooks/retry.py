@@ -83,12 +83,13 @@ class RetryPolicy:
         return self.max_retries + 1
 
     def backoff(self, retry_number: int) -> float:
-        """The wait before retry ``retry_number`` (1-based), jitter included, capped."""
+        """Return the wait before retry ``retry_number`` (1-based), jitter included, capped."""
         base = self.backoff_initial * 2 ** (retry_number - 1)
         return min(self.backoff_max, base * (1 + self.jitter * random.random()))
 
     def wait_for(self, error: BaseException | None, retry_number: int) -> float:
-        """The wait before retry ``retry_number``: the server's ``Retry-After`` if it sent one."""
+        """Return the wait before retry ``retry_number``: the server's ``Retry-After`` if it sent
+        one."""
         retry_after = error.retry_after if isinstance(error, SEIAPIError) else None
         if retry_after is not None:
             return min(self.backoff_max, retry_after)
@@ -185,7 +186,7 @@ def _log_retry(
 
 
 def describe_error(error: BaseException | None) -> str:
-    """A short, secret-free description of a failed attempt for the retry log line."""
+    """Return a short, secret-free description of a failed attempt for the retry log line."""
     if isinstance(error, SEIAPIError):
         return f"HTTP {error.status_code}"
     if isinstance(error, SEIIncompleteReadError):

@@ -360,7 +360,7 @@ class SEIHook(BaseHook):
             return self._redact_job(job)
 
     def get_export(self, job: ExportJob) -> ExportJob:
-        """The job's status now (``GET /v2/insights/{type}/exports/{exportId}``).
+        """Return the job's status now (``GET /v2/insights/{type}/exports/{exportId}``).
 
         Keeps what the create answer said (``reused``) and, for a job that failed, its
         reason. Status spellings are read in any case.
@@ -645,9 +645,9 @@ class SEIHook(BaseHook):
         return self.base_url + path
 
     def _resolve(self, url: str) -> tuple[str, bool]:
-        """An absolute URL for ``url`` (a path is relative to the base URL, unless it already
-        starts with the base URL's path), and whether it is on the base URL's origin (only then
-        does it get the API key)."""
+        """Return an absolute URL for ``url`` (a path is relative to the base URL, unless it already
+        starts with the base URL's path), and whether it is on the base URL's origin (only then does
+        it get the API key)."""
         parts = urlsplit(url)
         base = urlsplit(self.base_url)
         if not parts.scheme:
@@ -910,7 +910,7 @@ class SEIHook(BaseHook):
         )
 
     def _server_name(self, name: str | None) -> str | None:
-        """The server's file name, unless it holds a secret (then it is never used)."""
+        """Return the server's file name, unless it holds a secret (then it is never used)."""
         if name and self.redactor.found_in(name):
             self.log.warning("Ignoring the server's file name: it contains the API key")
             return None

@@ -93,7 +93,7 @@ class ConnectionSettings:
         return urlsplit(self.base_url).netloc
 
     def auth_headers(self, *, v2: bool = False) -> dict[str, str]:
-        """The authentication headers of the legacy endpoint, or of the V2 export jobs."""
+        """Return the authentication headers of the legacy endpoint, or of the V2 export jobs."""
         scheme = (
             self.auth_scheme if self.auth_scheme != "auto" else ("apikey" if v2 else "x-api-key")
         )
@@ -116,7 +116,7 @@ class ConnectionSettings:
 
 
 def normalise_base_url(host: str | None, schema: str | None = None, port: Any = None) -> str:
-    """The base URL without a trailing slash; ``https://`` when no scheme is given.
+    """Return the base URL without a trailing slash; ``https://`` when no scheme is given.
 
     Empty means the SaaS gateway. In the URI form (``harness-sei://:KEY@host/gateway/sei/api``)
     Airflow puts the path into ``schema`` and the port into ``port``: both are folded back in.
@@ -143,7 +143,7 @@ def normalise_base_url(host: str | None, schema: str | None = None, port: Any = 
 
 
 def check_api_key(password: str | None) -> str:
-    """The API key, or an error if it cannot be one; the error never repeats the key.
+    """Return the API key, or raise an error if it cannot be one; the error never repeats the key.
 
     Harness keys are printable ASCII without spaces: anything else (a line break pasted
     with it, a non-Latin-1 character) would otherwise surface later, inside an HTTP library's
@@ -161,7 +161,7 @@ def check_api_key(password: str | None) -> str:
 
 
 def account_id_from_key(api_key: str) -> str | None:
-    """The account id inside a ``pat.<account>.<token>.<secret>`` or ``sat.…`` key."""
+    """Return the account id inside a ``pat.<account>.<token>.<secret>`` or ``sat.…`` key."""
     parts = api_key.split(".")
     if len(parts) == 4 and parts[0] in _KEY_PREFIXES and parts[1]:
         return parts[1]

@@ -250,7 +250,7 @@ def _content_length(value: str | None) -> int | None:
 
 
 def parse_filename(content_disposition: str | None) -> str | None:
-    """The file name of a ``Content-Disposition`` header: quoted, unquoted or RFC 5987.
+    """Parse the file name of a ``Content-Disposition`` header: quoted, unquoted or RFC 5987.
 
     Only the last path component is kept, control characters removed; whether the name is
     used at all is the writer's decision (it takes plain report names only).
@@ -291,7 +291,7 @@ def looks_like_markup(head: bytes) -> bool:
 
 
 def excerpt(data: bytes, redact: Callable[[str], str] = str) -> str:
-    """A short, single-line, secret-free quote of a body for an error message.
+    """Return a short, single-line, secret-free quote of a body for an error message.
 
     Redacted before whitespace is folded, so a key split over two lines is still found.
     """
@@ -301,7 +301,7 @@ def excerpt(data: bytes, redact: Callable[[str], str] = str) -> str:
 
 
 def server_message(data: bytes, redact: Callable[[str], str] = str) -> str:
-    """The server's message: ``message`` from a JSON error body, else a short excerpt."""
+    """Return the server's message: ``message`` from a JSON error body, else a short excerpt."""
     try:
         body = json.loads(data)
     except ValueError:

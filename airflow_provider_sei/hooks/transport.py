@@ -50,7 +50,7 @@ _local = threading.local()
 
 
 def now() -> float:
-    """The clock of every time bound (``time.monotonic``)."""
+    """Read the clock of every time bound (``time.monotonic``)."""
     return time.monotonic()
 
 

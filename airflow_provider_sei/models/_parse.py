@@ -28,7 +28,7 @@ def is_nullish(value: Any) -> bool:
 
 
 def parse_date(field: str, value: Any, tz: tzinfo | None = None) -> date:
-    """A ``date`` from a ``yyyy-MM-dd`` string, an ISO datetime string, a date or a datetime.
+    """Parse a ``date`` from a ``yyyy-MM-dd`` string, an ISO datetime string, a date or a datetime.
 
     A datetime that knows its offset is converted to ``tz`` (the DAG's timezone) before its
     date is taken: ``2024-01-01T23:30:00-05:00`` is 2024-01-02 in UTC.
@@ -52,7 +52,7 @@ def parse_date(field: str, value: Any, tz: tzinfo | None = None) -> date:
 
 
 def parse_id(field: str, value: Any) -> int:
-    """A non-negative integer id: an int, or ASCII digits (at most 18) from a template."""
+    """Parse a non-negative integer id: an int, or ASCII digits (at most 18) from a template."""
     if isinstance(value, str):
         text = value.strip().strip("'\"")
         if text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS:
@@ -65,7 +65,7 @@ def parse_id(field: str, value: Any) -> int:
 
 
 def parse_int(field: str, value: Any, *, minimum: int = 0, maximum: int | None = None) -> int:
-    """An integer within bounds; numeric strings and integral floats (templates) are accepted."""
+    """Parse an integer within bounds; numeric strings and integral floats (templates) accepted."""
     number: Any = value
     if isinstance(value, str):
         text = value.strip()
@@ -84,7 +84,7 @@ def parse_int(field: str, value: Any, *, minimum: int = 0, maximum: int | None =
 
 
 def parse_number(field: str, value: Any, *, minimum: float = 0.0) -> float:
-    """A finite number of at least ``minimum`` (seconds, rates); numeric strings accepted."""
+    """Parse a finite number of at least ``minimum`` (seconds, rates); numeric strings accepted."""
     try:
         number = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError):
@@ -95,7 +95,8 @@ def parse_number(field: str, value: Any, *, minimum: float = 0.0) -> float:
 
 
 def parse_bool(field: str, value: Any) -> bool:
-    """A bool; ``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0`` from templates."""
+    """Parse a bool; ``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0`` from
+    templates."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -106,7 +107,7 @@ def parse_bool(field: str, value: Any) -> bool:
 
 
 def parse_list(field: str, value: Any, *, what: str = "names") -> list[Any]:
-    """A list from a list, a tuple, a comma-separated string, or a list Jinja rendered to a
+    """Parse a list from a list, a tuple, a comma-separated string, or a list Jinja rendered to a
     string (``"['a', 'b']"``, without ``render_template_as_native_obj``). None gives []."""
     if value is None:
         return []
@@ -145,7 +146,7 @@ def one_of(values: Iterable[str]) -> str:
 
 
 def shown(value: Any, limit: int = 80) -> Any:
-    """The value as it goes into a message: long strings and reprs cut to ``limit``."""
+    """Return the value as it goes into a message: long strings and reprs cut to ``limit``."""
     try:
         text = value if isinstance(value, str) else repr(value)
     except ValueError:  # an int past Python's int-to-str digit limit (4300 digits)

@@ -36,7 +36,7 @@ _EXPORT_TYPE_NAMES = ", ".join([t.value for t in ExportType] + ["ba", "ticket-da
 
 
 def parse_export_type(value: Any) -> ExportType:
-    """An ``ExportType`` from its name or its API segment, in any case."""
+    """Parse an ``ExportType`` from its name or its API segment, in any case."""
     if isinstance(value, ExportType):
         return value
     kind = export_type(value) if isinstance(value, str) else None
@@ -127,7 +127,7 @@ class ExportJobRequest:
         )
 
     def to_json(self, *, org_identifier: str, project_identifier: str) -> dict[str, Any]:
-        """The request body, as the V2 pages spell it."""
+        """Return the request body, as the V2 pages spell it."""
         scope: dict[str, Any] = {}
         if self.team_id is not None:
             scope["teamId"] = self.team_id
@@ -231,7 +231,7 @@ OWN_OPTIONS = ("granularity", "aggregation", "metricLevel", "compression", "form
 
 
 def _options(spec: ExportTypeSpec, value: Any) -> dict[str, Any]:
-    """The extra ``options``: documented keys checked (any case, sent as the page spells
+    """Parse the extra ``options``: documented keys checked (any case, sent as the page spells
     them), the operator's own keys refused, any other key sent as given."""
     if is_nullish(value):
         return {}
@@ -361,7 +361,8 @@ class ExportJob:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ExportJob:
-        """The job :meth:`to_dict` gave (keys it does not know, from another version, ignored)."""
+        """Rebuild the job :meth:`to_dict` gave (keys it does not know, from another version,
+        ignored)."""
         names = {f.name for f in fields(cls)}
         values = {key: value for key, value in data.items() if key in names}
         values["export_type"] = ExportType(values["export_type"])

@@ -41,12 +41,12 @@ MetricsLike = Iterable[str] | str | None
 
 
 def parse_identifier(field: str, value: Any) -> str:
-    """A collection id: the number in the app's ``?collectionId=`` URL, as a string."""
+    """Parse a collection id: the number in the app's ``?collectionId=`` URL, as a string."""
     return str(parse_id(field, value))
 
 
 def parse_granularity(field: str, value: Any) -> Granularity:
-    """A ``Granularity`` from its name in any case."""
+    """Parse a ``Granularity`` from its name in any case."""
     if isinstance(value, Granularity):
         return value
     if isinstance(value, str):
@@ -58,7 +58,7 @@ def parse_granularity(field: str, value: Any) -> Granularity:
 
 
 def parse_calculation_type(field: str, value: Any) -> CalculationType:
-    """A ``CalculationType`` from its name in any case; None means the API's default, MEAN."""
+    """Parse a ``CalculationType`` from its name in any case; None means the API's default, MEAN."""
     if value is None:
         return CalculationType.MEAN
     if isinstance(value, CalculationType):
@@ -169,7 +169,7 @@ class TeamReportRequest:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The request body, as the API spells it."""
+        """Return the request body, as the API spells it."""
         body: dict[str, Any] = {
             "collectionId": self.collection_id,
             "dateStart": self.date_start.isoformat(),
@@ -233,7 +233,7 @@ class ContributorReportRequest:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The request body, as the API spells it."""
+        """Return the request body, as the API spells it."""
         return {
             "collectionId": self.collection_id,
             "dateStart": self.date_start.isoformat(),

@@ -92,7 +92,7 @@ def take_renamed(kwargs: dict[str, Any], defaults: Mapping[str, Any]) -> dict[st
 
 
 def _caller_level() -> int:
-    """The ``stacklevel`` of the first frame outside this provider and Airflow: the DAG file.
+    """Return the ``stacklevel`` of the first frame outside this provider and Airflow: the DAG file.
 
     Operators' ``__init__`` run under Airflow's wrappers, one per class of the hierarchy, so
     a fixed level would point into Airflow (where warnings are ignored by default).
@@ -108,7 +108,7 @@ def _caller_level() -> int:
 
 
 def parse_names(field: str, value: Any, what: str) -> list[Any]:
-    """A templated list of names (``add_columns``, ...), parsed as every other list is."""
+    """Parse a templated list of names (``add_columns``, ...) as every other list is."""
     return [] if is_nullish(value) else parse_list(field, value, what=what)
 
 
@@ -187,7 +187,7 @@ class SEIOperatorMixin:
             )
 
     def dates(self, context: Context) -> DateRange:
-        """The inclusive range of the run (resolved once per run; see ``_dates``)."""
+        """Return the inclusive range of the run (resolved once per run; see ``_dates``)."""
         cached = context.get(_DATES_KEY)
         if not isinstance(cached, DateRange):
             cached = resolve_date_range(self.date_start, self.date_end, context)
@@ -195,7 +195,8 @@ class SEIOperatorMixin:
         return cached
 
     def namespace(self, context: Context) -> dict[str, Any]:
-        """What ``{{ sei.* }}`` holds: the range and the format's suffix; subclasses add theirs."""
+        """Return what ``{{ sei.* }}`` holds: the range and the format's suffix; subclasses add
+        theirs."""
         dates = self.dates(context)
         return {
             "date_start": dates.start.isoformat(),
@@ -343,7 +344,7 @@ class SEIExportBaseOperator(SEIOperatorMixin, BaseOperator):
         return summary
 
     def lineage_source(self, context: Context) -> str:
-        """The input dataset's name: the export kind and the collection or team."""
+        """Return the input dataset's name: the export kind and the collection or team."""
         return self._kind
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
@@ -379,7 +380,7 @@ class SEIExportBaseOperator(SEIOperatorMixin, BaseOperator):
         raise NotImplementedError
 
     def destination_arg(self) -> Any:
-        """What the hook writes to: the ObjectStoragePath given, or the rendered URI."""
+        """Return what the hook writes to: the ObjectStoragePath given, or the rendered URI."""
         return self.destination_path if self.destination_path is not None else self.destination
 
     def output_options(self, context: Context) -> OutputOptions:
@@ -396,7 +397,7 @@ class SEIExportBaseOperator(SEIOperatorMixin, BaseOperator):
         )
 
     def column_values(self, context: Context) -> dict[str, str]:
-        """The values of the metadata columns ``add_columns`` may name."""
+        """Return the values of the metadata columns ``add_columns`` may name."""
         sei = context["sei"]  # type: ignore[typeddict-item]
         return {
             "date_start": sei["date_start"],
@@ -416,7 +417,7 @@ class SEIExportBaseOperator(SEIOperatorMixin, BaseOperator):
 
 
 def exported_at(context: Context) -> str:
-    """The ``exported_at`` column's value: the task's start (else now), ISO 8601 in UTC."""
+    """Return the ``exported_at`` column's value: the task's start (else now), ISO 8601 in UTC."""
     started = getattr(context.get("ti"), "start_date", None) or datetime.now(timezone.utc)
     return started.astimezone(timezone.utc).isoformat()
 

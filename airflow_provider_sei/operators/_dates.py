@@ -57,7 +57,7 @@ class DateRange:
 
 
 def resolve_date_range(date_start: Any, date_end: Any, context: Any) -> DateRange:
-    """The report's inclusive ``(start, end)``: explicit values, else the rule above.
+    """Return the report's inclusive ``(start, end)``: explicit values, else the rule above.
 
     :param date_start: the operator's rendered ``date_start``, or None for the default.
     :param date_end: the operator's rendered ``date_end``, or None for the default.
@@ -81,7 +81,7 @@ def resolve_date_range(date_start: Any, date_end: Any, context: Any) -> DateRang
 
 
 def default_range(context: Any) -> DateRange:
-    """The range the run's data interval (or, without one, its ``run_after``) stands for."""
+    """Return the range the run's data interval (or, without one, its ``run_after``) stands for."""
     tz = _timezone(context)
     interval_start = context.get("data_interval_start")
     interval_end = context.get("data_interval_end")

@@ -287,7 +287,7 @@ class SEIMultiTeamReportOperator(SEIOperatorMixin, BaseOperator):
         return summary
 
     def namespace(self, context: Context) -> dict[str, Any]:
-        """What ``{{ sei.* }}`` holds: the range, the format's suffix, the granularity."""
+        """Return what ``{{ sei.* }}`` holds: the range, the format's suffix, the granularity."""
         return super().namespace(context) | {
             "granularity": parse_granularity("granularity", self.granularity).value,
             "export_type": "team",
@@ -306,7 +306,7 @@ class SEIMultiTeamReportOperator(SEIOperatorMixin, BaseOperator):
     def _lineage_facts(
         self, outcomes: list[Outcome], plan: _Plan, summary: dict[str, Any]
     ) -> list[LineageFacts]:
-        """What lineage needs of the teams exported and the files written."""
+        """Return what lineage needs of the teams exported and the files written."""
         base_url, fmt = self.hook.base_url, plan.output.output_format
         facts = [
             LineageFacts(

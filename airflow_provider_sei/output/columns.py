@@ -256,7 +256,7 @@ class AppendColumns:
         return self._widen_lines(data)
 
     def _widen_lines(self, data: bytes) -> bytes:
-        """The exact path: look at each line (quotes, blank lines, mixed line ends)."""
+        """Take the exact path: look at each line (quotes, blank lines, mixed line ends)."""
         suffix = self._suffix
         lines = data.split(b"\n")
         out: list[bytes] = []

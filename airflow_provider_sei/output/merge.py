@@ -61,7 +61,7 @@ def column_keys(header: Sequence[str]) -> list[ColumnKey]:
 
 
 def union_header(headers: Iterable[Sequence[str]]) -> list[ColumnKey]:
-    """The union of the headers' columns, in order of first appearance."""
+    """Return the union of the headers' columns, in order of first appearance."""
     union: dict[ColumnKey, None] = {}
     for header in headers:
         union.update(dict.fromkeys(column_keys(header)))
@@ -69,13 +69,13 @@ def union_header(headers: Iterable[Sequence[str]]) -> list[ColumnKey]:
 
 
 def row_digest(values: Sequence[str]) -> bytes:
-    """A 16-byte fingerprint of a row's values (what deduplication remembers)."""
+    """Return a 16-byte fingerprint of a row's values (what deduplication remembers)."""
     return hashlib.blake2b(_SEPARATOR.join(values).encode(), digest_size=16).digest()
 
 
 @contextmanager
 def _text(source: Any) -> Iterator[IO[str]]:
-    """A text reader over a path or a binary file object (left open for the caller)."""
+    """Yield a text reader over a path or a binary file object (left open for the caller)."""
     if hasattr(source, "read"):
         source.seek(0)
         wrapper = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
@@ -89,7 +89,7 @@ def _text(source: Any) -> Iterator[IO[str]]:
 
 
 def read_header(source: Any) -> list[str] | None:
-    """The first line of a CSV source as a list of column names; None for an empty source."""
+    """Read the first line of a CSV source as a list of column names; None for an empty source."""
     with _text(source) as handle:
         return next(csv.reader(handle), None)
 

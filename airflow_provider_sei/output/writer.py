@@ -77,7 +77,7 @@ def report_name(server_name: str | None, suffix: str = ".csv") -> str | None:
 def build_path(
     uri: str, conn_id: str | None = None, storage_options: Mapping[str, Any] | None = None
 ) -> ObjectStoragePath:
-    """The ``ObjectStoragePath`` of a destination string (its conn id may be inline)."""
+    """Build the ``ObjectStoragePath`` of a destination string (its conn id may be inline)."""
     options = dict(storage_options or {})
     if conn_id:
         options["conn_id"] = conn_id
@@ -87,7 +87,8 @@ def build_path(
 
 
 def conn_id_of(path: ObjectStoragePath) -> str | None:
-    """The path's connection id, on Airflow 3.1 (``storage_options``) and 3.2+ (``conn_id``)."""
+    """Return the path's connection id, on Airflow 3.1 (``storage_options``) and 3.2+
+    (``conn_id``)."""
     conn_id = getattr(path, "conn_id", None)
     if conn_id is None:
         conn_id = getattr(path, "storage_options", {}).get("conn_id")
@@ -95,7 +96,7 @@ def conn_id_of(path: ObjectStoragePath) -> str | None:
 
 
 def fs_of(path: ObjectStoragePath) -> AbstractFileSystem:
-    """The path's filesystem: Airflow's (with the connection's credentials) when it has one.
+    """Return the path's filesystem: Airflow's (with the connection's credentials) when it has one.
 
     Airflow registers filesystems only for the schemes its providers bring (``file``, ``s3``,
     ``gs``, ...); other fsspec schemes, such as ``memory``, get fsspec's own filesystem.
@@ -107,7 +108,7 @@ def fs_of(path: ObjectStoragePath) -> AbstractFileSystem:
 
 
 def public_uri(path: ObjectStoragePath) -> str:
-    """The path as a URI without the connection id (``s3://bucket/key.csv``).
+    """Return the path as a URI without the connection id (``s3://bucket/key.csv``).
 
     Built from the protocol and the store's path rather than ``str(path)``, which differs
     between Airflow versions (3.1 prints ``memory:///bucket/key``, 3.2+ ``memory://bucket/key``).
@@ -188,7 +189,7 @@ class Target:
         return cls(path=path, folder=folder, conn_id=conn_id, write_options=options)
 
     def describe(self) -> str:
-        """The destination for a log line: its URI, or the file object's repr."""
+        """Describe the destination for a log line: its URI, or the file object's repr."""
         if self.path is None:
             return f"file object {type(self.handle).__name__}"
         return public_uri(self.path)
@@ -219,12 +220,12 @@ class Target:
             raise SEIDestinationError(self._failure(err)) from err
 
     def file(self, name: str) -> Target:
-        """The target of file ``name`` in this folder, sharing its checks and options."""
+        """Return the target of file ``name`` in this folder, sharing its checks and options."""
         assert self.path is not None
         return replace(self, path=self.path / name, folder=False)
 
     def choose(self, name: str | None, fallback: str) -> ObjectStoragePath | None:
-        """The file to write: the target file, or ``name`` (else ``fallback``) in the folder.
+        """Choose the file to write: the target file, or ``name`` (else ``fallback``) in the folder.
 
         Never a folder: a server name naming a sub-folder falls back to ``fallback``, and a
         fallback that is a folder fails.
@@ -243,7 +244,7 @@ class Target:
         )
 
     def open(self, path: ObjectStoragePath | None) -> Staged:
-        """A fresh, empty staged file for one attempt (``path`` from :meth:`choose`)."""
+        """Open a fresh, empty staged file for one attempt (``path`` from :meth:`choose`)."""
         if path is None:
             assert self.handle is not None
             return _HandleStaged(self.handle)
@@ -469,7 +470,7 @@ def _is_dir(path: ObjectStoragePath) -> bool:
 
 
 def _check_local_folder(folder: str) -> None:
-    """The nearest existing ancestor of ``folder`` is a writable folder."""
+    """Check that the nearest existing ancestor of ``folder`` is a writable folder."""
     probe = folder
     while not os.path.exists(probe):
         parent = os.path.dirname(probe)
@@ -502,7 +503,7 @@ def _check_uri(destination: Any, field_name: str) -> str:
 
 
 def _check_connection(conn_id: str | None, where: str) -> None:
-    """An unknown connection fails now instead of falling back to default credentials."""
+    """Fail now on an unknown connection instead of falling back to default credentials."""
     if not conn_id:
         return
     from airflow.sdk import BaseHook

@@ -159,7 +159,7 @@ class Window:
 def tally_months(
     months: Iterable[MonthActivity], window: Window, contributors: int
 ) -> tuple[Tally, list[Tally]]:
-    """A team's own tally and one tally per contributor (index order) for ``window``."""
+    """Return a team's own tally and one tally per contributor (index order) for ``window``."""
     lo, hi = window.date_start.toordinal(), window.date_end.toordinal() + 1
     people = [Tally() for _ in range(contributors)]
     team = Tally()
@@ -246,7 +246,7 @@ def _per_dev(total: float, t: Tally, window: Window) -> float:
 def metric_value(
     metric: Metric, t: Tally, window: Window, calc: CalculationType = CalculationType.MEAN
 ) -> float | None:
-    """The value of ``metric`` for tally ``t`` (None: no data, an empty CSV cell)."""
+    """Return the value of ``metric`` for tally ``t`` (None: no data, an empty CSV cell)."""
     name = metric.name
     if name == "TIME_TO_FIRST_COMMENT":
         return _ratio(t.first_comment_days, t.prs_commented)
@@ -297,7 +297,7 @@ def has_tiers(metric: Metric) -> bool:
 
 
 def _score(name: str, value: float) -> int:
-    """The tier score 1 (Low) .. 4 (Elite) of ``value`` by ``name``'s rule."""
+    """Return the tier score 1 (Low) .. 4 (Elite) of ``value`` by ``name``'s rule."""
     higher, *bounds, inclusive = _TIERS[name]
     for score, bound in zip((4, 3, 2), bounds, strict=True):
         if higher and (value >= bound if inclusive else value > bound):
@@ -310,7 +310,7 @@ def _score(name: str, value: float) -> int:
 def tier_score(
     name: str, t: Tally, window: Window, calc: CalculationType = CalculationType.MEAN
 ) -> int | None:
-    """The tier score of metric ``name`` for ``t``, or None when it has no data."""
+    """Return the tier score of metric ``name`` for ``t``, or None when it has no data."""
     if name == "DEPLOYMENT_FREQUENCY":
         return _score(name, t.deployments / window.days) if t.deployments else None
     if name == "CODING_DAYS":
@@ -330,7 +330,7 @@ def tier_score(
 
 
 def rating(metric: Metric, t: Tally, window: Window) -> str:
-    """The rating cell for ``metric``: a tier name, or ``—`` without data."""
+    """Return the rating cell for ``metric``: a tier name, or ``—`` without data."""
     score = tier_score(metric.name, t, window)
     return NO_RATING if score is None else TIER_NAMES[score - 1]
 
@@ -342,5 +342,5 @@ def overall_dora(t: Tally, window: Window, calc: CalculationType) -> float | Non
 
 
 def format_value(value: float | None) -> str:
-    """A CSV cell: two decimals, empty for no data."""
+    """Format a CSV cell: two decimals, empty for no data."""
     return "" if value is None else f"{value:.2f}"

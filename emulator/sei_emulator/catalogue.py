@@ -65,7 +65,7 @@ class Metric:
     aggregated: bool = False
 
     def column(self, calculation_type: CalculationType = CalculationType.MEAN) -> str:
-        """The CSV column title for this metric, e.g. ``Lead Time for Changes (median)``."""
+        """Return the CSV column title for this metric, e.g. ``Lead Time for Changes (median)``."""
         if self.aggregated:
             return f"{self.display_name} ({calculation_type.value.lower()})"
         return self.display_name
@@ -111,11 +111,11 @@ COLLECTION_NAME_COLUMN = "Collection Name"
 
 
 def metric_names(category: Category) -> tuple[str, ...]:
-    """The API names of every metric in ``category``, in catalogue order."""
+    """Return the API names of every metric in ``category``, in catalogue order."""
     return tuple(m.name for m in CATALOGUE[category])
 
 
 def get_metric(category: Category, name: str) -> Metric | None:
-    """The metric called ``name`` (any case) in ``category``, or None when it has none."""
+    """Return the metric called ``name`` (any case) in ``category``, or None when it has none."""
     wanted = name.strip().upper()
     return next((m for m in CATALOGUE[category] if m.name == wanted), None)

@@ -40,7 +40,7 @@ def accepts_gzip(accept_encoding: str) -> bool:
 
 
 def gzip_bytes(data: bytes) -> bytes:
-    """``data`` as a gzip file (deterministic: no timestamp)."""
+    """Return ``data`` as a gzip file (deterministic: no timestamp)."""
     return gzip.compress(data, compresslevel=_LEVEL, mtime=0)
 
 
@@ -55,14 +55,14 @@ def _gzip_pieces(body: Body) -> Iterator[bytes]:
 
 
 def _deflate_segment(data: bytes | memoryview, last: bool = False) -> bytes:
-    """``data`` as raw deflate blocks that need no earlier history and end byte-aligned (or
+    """Return ``data`` as raw deflate blocks that need no earlier history and end byte-aligned (or
     end the stream, when ``last``): such segments can be concatenated."""
     z = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
     return z.compress(data) + z.flush(zlib.Z_FINISH if last else zlib.Z_FULL_FLUSH)
 
 
 def gzip_large_report(body: LargeReportBody) -> bytes:
-    """A large report as one gzip member, its repeated block deflated only once."""
+    """Return a large report as one gzip member, its repeated block deflated only once."""
     full, rest = divmod(body.prefix, len(body.block))
     block = _deflate_segment(body.block)
     crc = zlib.crc32(body.header)

@@ -187,12 +187,13 @@ class SEIEmulator:
             raise AbortRequest()
 
     def _next_job_fault(self) -> JobFault:
-        """The fault of the next new export job (a normal job once the script is used up)."""
+        """Return the fault of the next new export job (a normal job once the script is used up)."""
         with self._lock:
             return self._job_script.popleft() if self._job_script else JobFault.ok()
 
     def _next_fault(self) -> tuple[Fault | str | None, str | None, float]:
-        """The scripted fault, else the random one (a ``Faults`` field name), and a fraction."""
+        """Return the scripted fault, else the random one (a ``Faults`` field name), and a
+        fraction."""
         with self._lock:
             if self._script:
                 fault = self._script.popleft()

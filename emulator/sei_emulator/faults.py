@@ -160,12 +160,12 @@ class JobFault:
 
     @classmethod
     def ok(cls) -> JobFault:
-        """A normal job (a placeholder in a script: this job has no fault)."""
+        """Return a normal job (a placeholder in a script: this job has no fault)."""
         return cls()
 
     @classmethod
     def fail(cls, message: str = "Export failed: internal error", field: str = "error") -> JobFault:
-        """The job ends ``FAILED`` with ``{field: message}`` in its status body.
+        """Make the job end ``FAILED`` with ``{field: message}`` in its status body.
 
         :param message: the failure's text.
         :param field: ``"error"`` (default) or ``"message"``; no failure field is documented.
@@ -176,18 +176,18 @@ class JobFault:
 
     @classmethod
     def cancel(cls) -> JobFault:
-        """The job ends ``CANCELLED`` (``cancelled`` on the productivity page)."""
+        """Make the job end ``CANCELLED`` (``cancelled`` on the productivity page)."""
         return cls(JobOutcome.CANCELLED)
 
     @classmethod
     def never_finish(cls) -> JobFault:
-        """The job never completes: it answers ``QUEUED``, then ``PROCESSING`` forever."""
+        """Make the job never complete: it answers ``QUEUED``, then ``PROCESSING`` forever."""
         return cls(JobOutcome.NEVER)
 
     @classmethod
     def cut_download(cls, fraction: float = 0.5, times: int | None = 1) -> JobFault:
-        """The job completes, but its download announces the whole ``Content-Length``,
-        sends only ``fraction`` of the body and closes the connection.
+        """Make the job complete, but its download announce the whole ``Content-Length``, send only
+        ``fraction`` of the body and close the connection.
 
         :param fraction: the share of the body sent, in [0, 1).
         :param times: how many downloads are cut (the first ones); None = every download.
@@ -198,8 +198,8 @@ class JobFault:
 
     @classmethod
     def parse(cls, spec: str) -> JobFault:
-        """A job fault from its command-line spelling: ``ok``, ``fail``, ``cancel``,
-        ``never`` (or ``never_finish``), ``cut`` or ``cut:FRACTION``."""
+        """Parse a job fault from its command-line spelling: ``ok``, ``fail``, ``cancel``, ``never``
+        (or ``never_finish``), ``cut`` or ``cut:FRACTION``."""
         name, _, arg = spec.strip().lower().partition(":")
         if name == "cut" or name == "cut_download":
             return cls.cut_download(float(arg) if arg else 0.5)
@@ -259,7 +259,7 @@ class Faults:
             raise ValueError("rate_limit_per_minute must be >= 1 (or None)")
 
     def draw(self, u: float) -> str | None:
-        """The random fault (a field name) that the uniform draw ``u`` selects, if any."""
+        """Return the random fault (a field name) that the uniform draw ``u`` selects, if any."""
         edge = 0.0
         for name in ("drop_rate", "error_rate_429", "error_rate_503", "truncate_rate"):
             edge += getattr(self, name)

@@ -100,12 +100,12 @@ _LOGNORMAL = {s: tuple(math.exp(s * z) for z in _Z) for s in (0.6, 0.8, 0.9, 1.0
 
 
 def _lognormal(rng: random.Random, median: float, sigma: float) -> float:
-    """A lognormal draw with that median; ``sigma`` must be a key of ``_LOGNORMAL``."""
+    """Return a lognormal draw with that median; ``sigma`` must be a key of ``_LOGNORMAL``."""
     return median * _LOGNORMAL[sigma][int(rng.random() * 1024)]
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
-    """A Poisson draw (Knuth for small means, a rounded normal for large ones)."""
+    """Return a Poisson draw (Knuth for small means, a rounded normal for large ones)."""
     if lam > 30:
         return max(0, round(lam + math.sqrt(lam) * _Z[int(rng.random() * 1024)]))
     limit, k, p = math.exp(-lam), 0, rng.random()
@@ -314,7 +314,7 @@ class Org:
         return next((t for t in self.trees if t.id == tree_id), None)
 
     def subtree(self, ref_id: int) -> Iterator[Team]:
-        """The team and all its descendants, in pre-order."""
+        """Yield the team and all its descendants, in pre-order."""
         stack = [self.teams[ref_id]]
         while stack:
             team = stack.pop()
@@ -322,7 +322,7 @@ class Org:
             stack.extend(self.teams[c] for c in reversed(team.children))
 
     def activity(self, ref_id: int, first_day: date, last_day: date) -> Iterator[MonthActivity]:
-        """The team's monthly activity for every month overlapping ``first_day..last_day``."""
+        """Yield the team's monthly activity for every month overlapping ``first_day..last_day``."""
         lo, hi = max(first_day, ACTIVITY_START), min(last_day, ACTIVITY_END)
         year, month = lo.year, lo.month
         while (year, month) <= (hi.year, hi.month):
@@ -384,7 +384,7 @@ def _cumulative(rates: tuple[float, ...]) -> tuple[list[float], float]:
 
 @lru_cache(maxsize=64)
 def _month_span(year: int, month: int) -> tuple[int, int]:
-    """The ordinal of the month's first day and its number of days."""
+    """Return the ordinal of the month's first day and its number of days."""
     return date(year, month, 1).toordinal(), calendar.monthrange(year, month)[1]
 
 

@@ -63,7 +63,7 @@ def _filename(kind: str, req: TeamReportRequest | ContributorReportRequest) -> s
 
 
 def team_report(org: Org, req: TeamReportRequest) -> Report:
-    """The team report (rows computed eagerly: one per team, small)."""
+    """Return the team report (rows computed eagerly: one per team, small)."""
     metrics = req.productivity + req.efficiency
     header = [COLLECTION_NAME_COLUMN] + [m.column(req.calculation_type) for m in metrics]
     teams = list(org.subtree(req.team_ref_id))
@@ -81,7 +81,7 @@ def team_report(org: Org, req: TeamReportRequest) -> Report:
 
 
 def contributor_report(org: Org, req: ContributorReportRequest) -> Report:
-    """The contributor report (rows formatted lazily from the tallies)."""
+    """Return the contributor report (rows formatted lazily from the tallies)."""
     header = [COLLECTION_NAME_COLUMN]
     for m in req.metrics:
         header.append(m.column())

@@ -35,7 +35,7 @@ class Body:
         raise NotImplementedError
 
     def materialise(self) -> bytes:
-        """The whole body in memory (faults that need its length use this)."""
+        """Return the whole body in memory (faults that need its length use this)."""
         return b"".join(bytes(piece) for piece in self)
 
 
@@ -134,7 +134,8 @@ def json_response(status: int, payload: Any) -> Response:
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    """The error shape Harness uses on SEI endpoints: ``{"status": "error", "message": ...}``."""
+    """Return the error shape Harness uses on SEI endpoints:
+    ``{"status": "error", "message": ...}``."""
     response = json_response(status, {"status": "error", "message": message})
     response.headers.update(headers or {})
     return response
@@ -154,7 +155,7 @@ PLATFORM_CODES = {
 def platform_error_response(
     status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
 ) -> Response:
-    """The Harness platform's error shape, used on the V2 endpoints:
+    """Return the Harness platform's error shape, used on the V2 endpoints:
     ``{"status": "ERROR", "code", "message", "correlationId"}``, plus
     ``"errors": [{"fieldId", "error"}]`` when a field or parameter is at fault."""
     payload: dict[str, Any] = {
@@ -171,7 +172,7 @@ def platform_error_response(
 
 
 def csv_response(report: Report, report_bytes: int | None = None) -> Response:
-    """A report as ``text/csv``: 0 bytes when empty, else whole (team reports, with a
+    """Return a report as ``text/csv``: 0 bytes when empty, else whole (team reports, with a
     ``Content-Length``), streamed (contributor reports, chunked) or large (``report_bytes``)."""
     headers = {"Content-Disposition": f'attachment; filename="{report.filename}"'}
     header = csv_line(report.header)

@@ -151,7 +151,7 @@ ROUTES: tuple[tuple[re.Pattern[str], dict[str, Endpoint], str], ...] = (
 
 
 def match(path: str) -> Route | None:
-    """The methods a path takes, its path parameters and API, or None for an unknown path."""
+    """Return the methods a path takes, its path parameters and API, or None for an unknown path."""
     path = path.rstrip("/") or "/"
     for pattern, methods, api in ROUTES:
         found = pattern.fullmatch(path)
@@ -167,7 +167,7 @@ def error(
     field: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """An error in ``api``'s shape: the legacy ``{"status": "error", "message"}`` or the
+    """Return an error in ``api``'s shape: the legacy ``{"status": "error", "message"}`` or the
     platform's (V2)."""
     if api == V2:
         return platform_error_response(status, message, field, headers)

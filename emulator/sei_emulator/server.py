@@ -222,8 +222,8 @@ class _Handler(BaseHTTPRequestHandler):
         return None, fault
 
     def _presented_key(self, api: str) -> str | None:
-        """The API key of the request: ``x-api-key``, ``authorization: ApiKey`` (any case) or,
-        on the V2 API, ``SEI_API_KEY``."""
+        """Return the API key of the request: ``x-api-key``, ``authorization: ApiKey`` (any case)
+        or, on the V2 API, ``SEI_API_KEY``."""
         key = self.headers.get("x-api-key")
         if key is None and api == routes.V2:
             key = self.headers.get("SEI_API_KEY")
@@ -366,7 +366,7 @@ class _Exchange:
 
 
 def _parts(body: Body, limit: int | None, piece: int | None) -> Iterator[memoryview]:
-    """The body's bytes as non-empty views of at most ``piece`` bytes, cut at ``limit``."""
+    """Yield the body's bytes as non-empty views of at most ``piece`` bytes, cut at ``limit``."""
     sent = 0
     for data in body:
         view = memoryview(data)

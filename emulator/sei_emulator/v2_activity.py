@@ -93,7 +93,7 @@ class TicketDetail(NamedTuple):
 
 @lru_cache(maxsize=4096)
 def habits(team: Team) -> TeamHabits:
-    """The team's V2 habits (cached per team object)."""
+    """Return the team's V2 habits (cached per team object)."""
     rng = random.Random(f"{team.seed}:{team.ref_id}:v2-habits")
     u = rng.uniform
     stages = [u(1, 3) for _ in range(5)]
@@ -118,7 +118,7 @@ _cache_lock = threading.Lock()
 def month_details(
     team: Team, month: MonthActivity
 ) -> tuple[tuple[PRDetail, ...], tuple[TicketDetail, ...]]:
-    """The details of the month's PRs and work items, in :class:`MonthActivity` order."""
+    """Return the details of the month's PRs and work items, in :class:`MonthActivity` order."""
     key = (team.seed, team.ref_id, month.first_day)
     with _cache_lock:
         if key in _cache:
@@ -191,7 +191,7 @@ class Sprint:
 
 
 def sprints_ending_in(first: date, last: date) -> list[Sprint]:
-    """The sprints whose last day is in ``first .. last``; sprints exist from the epoch to
+    """Return the sprints whose last day is in ``first .. last``; sprints exist from the epoch to
     the end of the synthetic activity (:data:`~sei_emulator.org.ACTIVITY_END`)."""
     n = max(1, -(-((first - SPRINT_EPOCH).days + 1) // SPRINT_DAYS))  # the first ending >= first
     out = []
@@ -214,7 +214,7 @@ class SprintWork:
 
 
 def sprint_work(org: Org, team: Team, sprint: Sprint, story_points: bool) -> SprintWork:
-    """The team's own work in ``sprint`` (tickets completed in it, missed, removed)."""
+    """Return the team's own work in ``sprint`` (tickets completed in it, missed, removed)."""
     lo, hi = sprint.start.toordinal(), sprint.end.toordinal() + 1
     commit = creep = n_commit = n_creep = 0
     for month in org.activity(team.ref_id, sprint.start, sprint.end):

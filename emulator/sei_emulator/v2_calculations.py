@@ -93,7 +93,8 @@ class Period:
 
 
 def periods(first: date, last: date, granularity: str) -> list[Period]:
-    """The periods of ``granularity`` covering ``first .. last`` (see the module docstring)."""
+    """Return the periods of ``granularity`` covering ``first .. last`` (see the module
+    docstring)."""
     if granularity == "SPRINT":
         return [Period(s.name, s.start, s.end) for s in sprints_ending_in(first, last)]
     out, day = [], first
@@ -118,7 +119,7 @@ def periods(first: date, last: date, granularity: str) -> list[Period]:
 
 
 def sprint_periods(period: Period) -> list[Period]:
-    """The sprints ending in ``period``, as periods of their own."""
+    """Return the sprints ending in ``period``, as periods of their own."""
     return [Period(s.name, s.start, s.end) for s in sprints_ending_in(period.start, period.end)]
 
 
@@ -177,7 +178,7 @@ class V2Tally:
 def tally_team(
     org: Org, team: Team, period: Period, release_anchor: bool = False
 ) -> tuple[V2Tally, list[V2Tally]]:
-    """The team's own tally and one per contributor for ``period``.
+    """Return the team's own tally and one per contributor for ``period``.
 
     :param release_anchor: count tickets in time-in-status by version release, not resolution.
     """
@@ -226,7 +227,7 @@ def _ratio(num: float, den: float, scale: float = 1.0) -> float | None:
 
 
 def efficiency_cells(name: str, t: V2Tally, period: Period, agg: str) -> list[Cell]:
-    """The cells of efficiency metric ``name`` (one per column)."""
+    """Return the cells of efficiency metric ``name`` (one per column)."""
     b, calc = t.base, CalculationType(agg.upper())
     stages = ("PLANNING", "CODING", "REVIEW", "BUILD", "DEPLOY")
     if name in stages:
@@ -251,7 +252,7 @@ def efficiency_cells(name: str, t: V2Tally, period: Period, agg: str) -> list[Ce
 
 
 def productivity_cell(name: str, t: V2Tally, developer: bool) -> Cell:
-    """The value of productivity metric ``name`` for a developer's or a team's tally."""
+    """Return the value of productivity metric ``name`` for a developer's or a team's tally."""
     b = t.base
     lines = t.loc_added + t.loc_removed
     if name == "CODING_DAYS":
@@ -315,7 +316,7 @@ class SprintTally:
 
 
 def sprint_tally(org: Org, team: Team, period: Period, story_points: bool) -> SprintTally:
-    """The team's own work in the sprints ending in ``period``."""
+    """Return the team's own work in the sprints ending in ``period``."""
     out = SprintTally()
     for sprint in sprints_ending_in(period.start, period.end):
         w = sprint_work(org, team, sprint, story_points)
@@ -331,7 +332,7 @@ def sprint_tally(org: Org, team: Team, period: Period, story_points: bool) -> Sp
 
 
 def sprint_cell(name: str, t: SprintTally) -> Cell:
-    """The value of sprint metric ``name`` (see the module docstring)."""
+    """Return the value of sprint metric ``name`` (see the module docstring)."""
     rows = t.per_sprint.values()
     dc, dcr, mc, mcr, removed, removed_tickets = (sum(v[i] for v in rows) for i in range(6))
     commit, creep = dc + mc, dcr + mcr
@@ -365,7 +366,7 @@ def sprint_cell(name: str, t: SprintTally) -> Cell:
 
 
 def format_cell(value: Cell) -> str:
-    """A CSV cell: integers as they are, other numbers with two decimals, no data empty."""
+    """Format a CSV cell: integers as they are, other numbers with two decimals, no data empty."""
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):

@@ -79,7 +79,7 @@ class V2Metric:
         return not self.levels or level in self.levels
 
     def titles(self, aggregation: str) -> list[str]:
-        """The column titles for the request's aggregation."""
+        """Return the column titles for the request's aggregation."""
         agg = aggregation.title() if aggregation in ("mean", "median") else aggregation.upper()
         return [c.format(agg=agg) for c in self.columns]
 
@@ -128,7 +128,7 @@ class ExportTypeSpec:
         return {k: tuple(v) for k, v in out.items()}
 
     def metric(self, name: str) -> V2Metric | None:
-        """The metric called ``name`` (any case), or None."""
+        """Return the metric called ``name`` (any case), or None."""
         wanted = name.strip().upper()
         return next((m for m in self.metrics if m.name == wanted), None)
 
@@ -138,7 +138,8 @@ def _m(name: str, group: str, *columns: str, levels: tuple[str, ...] = ()) -> V2
 
 
 def title_column(name: str) -> str:
-    """A metric name as a column title: ``PR_CYCLE_TIME_DAYS_AVG`` → ``PR_Cycle_Time_Days_Avg``."""
+    """Return a metric name as a column title: ``PR_CYCLE_TIME_DAYS_AVG`` →
+    ``PR_Cycle_Time_Days_Avg``."""
     keep = {"PR", "LOC", "LTTC", "DF", "CFR", "MTTR", "KTLO", "QA"}
     return "_".join(w if w in keep else w.title() for w in name.split("_"))
 
@@ -270,6 +271,7 @@ BA_CATEGORIES = ("KTLO", "New_Capability", "Security_and_Compliance", "Uncategor
 
 
 def status_column(status: str, aggregation: str) -> str:
-    """The time-in-status column of a workflow status: ``In Review`` → ``In_Review_Mean_Days``."""
+    """Return the time-in-status column of a workflow status: ``In Review`` →
+    ``In_Review_Mean_Days``."""
     stem = "".join(c if c.isalnum() else "_" for c in status.strip()).strip("_")
     return V2Metric(status, "", (f"{stem}_{{agg}}_Days",)).titles(aggregation)[0]

@@ -123,12 +123,12 @@ class ExportJob:
 
 
 def iso(seconds: float) -> str:
-    """A clock reading as the API writes times: ``2025-05-13T10:00:00Z``."""
+    """Format a clock reading as the API writes times: ``2025-05-13T10:00:00Z``."""
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def request_key(export_type: ExportType, body: dict[str, Any], query: dict[str, str]) -> str:
-    """What makes two create requests identical."""
+    """Return what makes two create requests identical."""
     ids = {k: query.get(k) for k in ("projectIdentifier", "orgIdentifier")}
     return json.dumps([export_type.value, body, ids], sort_keys=True, separators=(",", ":"))
 
@@ -186,7 +186,7 @@ class JobStore:
     def create(
         self, request: ExportRequest, body: dict[str, Any], query: dict[str, str]
     ) -> tuple[ExportJob, bool]:
-        """A new job, or the job of an identical recent request (then True)."""
+        """Return a new job, or the job of an identical recent request (then True)."""
         key = request_key(request.type, body, query)
         with self._lock:
             now = self.clock()
@@ -204,7 +204,7 @@ class JobStore:
             return job, False
 
     def find(self, export_type: ExportType, export_id: str, polled: bool = False) -> ExportJob:
-        """The job (its status advanced; a poll when ``polled``); 404 if unknown or another
+        """Find the job (its status advanced; a poll when ``polled``); 404 if unknown or another
         type's."""
         with self._lock:
             job = self._jobs.get(export_id)
@@ -216,7 +216,7 @@ class JobStore:
     def listing(
         self, export_type: ExportType, status: JobStatus | None, team_id: str | None
     ) -> list[ExportJob]:
-        """The type's jobs, newest first, filtered by status and ``scope.teamId``."""
+        """List the type's jobs, newest first, filtered by status and ``scope.teamId``."""
         with self._lock:
             jobs = [j for j in self._jobs.values() if j.type is export_type]
             for job in jobs:
@@ -229,7 +229,7 @@ class JobStore:
         ]
 
     def payload(self, job: ExportJob) -> Payload:
-        """The job's file, generated on first use (outside the store's lock: a large export
+        """Return the job's file, generated on first use (outside the store's lock: a large export
         does not hold up other jobs' polls)."""
         with job._making:
             if job.payload is None:

@@ -58,7 +58,7 @@ T = TypeVar("T", bound=_Tally)
 
 
 def build_export(org: Org, req: ExportRequest) -> ExportFile:
-    """The whole CSV of ``req`` over ``org``."""
+    """Build the whole CSV of ``req`` over ``org``."""
     lines, count = [csv_line(header(req))], 0
     for row in _rows(org, req):
         lines.append(csv_line(row))
@@ -68,7 +68,7 @@ def build_export(org: Org, req: ExportRequest) -> ExportFile:
 
 
 def header(req: ExportRequest) -> list[str]:
-    """The CSV header of ``req``."""
+    """Return the CSV header of ``req``."""
     columns = list(PERIOD_COLUMNS)
     if req.level == "developer":
         columns.insert(3, "Developer")
@@ -84,7 +84,7 @@ def header(req: ExportRequest) -> list[str]:
 
 
 def hierarchy(org: Org, team: Team) -> str:
-    """The team's path of names from the root: ``Root/Department/Team``."""
+    """Return the team's path of names from the root: ``Root/Department/Team``."""
     names = [team.name]
     while team.parent_ref_id is not None:
         team = org.teams[team.parent_ref_id]
@@ -124,7 +124,7 @@ def _rows(org: Org, req: ExportRequest) -> Iterator[list[str]]:
 
 
 def _prefix(period: Period, window: Period, sprint: bool) -> list[str]:
-    """The Granularity label, [the sprint name,] the start and end dates."""
+    """Return the Granularity label, [the sprint name,] the start and end dates."""
     dates = [window.start.isoformat(), window.end.isoformat()]
     return [period.label, window.label, *dates] if sprint else [period.label, *dates]
 

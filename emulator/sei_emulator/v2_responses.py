@@ -85,7 +85,7 @@ def create_export(call: Call) -> Response:
 
 
 def status_body(store: JobStore, job: ExportJob) -> dict[str, Any]:
-    """A job's status as the settings (or its type's page) shape it."""
+    """Return a job's status as the settings (or its type's page) shape it."""
     spec = SPECS[job.type]
     body: dict[str, Any] = {
         "exportId": job.export_id,

@@ -238,7 +238,7 @@ def _statuses(body: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _root(org: Org, team_id: str | None, tree_name: str | None) -> int:
-    """The subtree's root; checked last, so that every 400 comes before a 404."""
+    """Return the subtree's root; checked last, so that every 400 comes before a 404."""
     if tree_name is not None:
         tree = next((t for t in org.trees if t.name.lower() == tree_name.strip().lower()), None)
         if tree is None:

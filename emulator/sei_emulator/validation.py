@@ -138,7 +138,7 @@ def _team_request(body: dict[str, Any], window: Window) -> TeamReportRequest:
 
 
 def _team(body: dict[str, Any]) -> tuple[int, str]:
-    """The subtree's root ref id and the id the client used (for the file name)."""
+    """Return the subtree's root ref id and the id the client used (for the file name)."""
     ref_id, collection = body.get("teamRefId"), body.get("collectionId")
     if ref_id is None and collection is None:
         raise ApiError(400, "collectionId is required (or teamRefId)")
