@@ -27,6 +27,7 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from airflow_provider_sei import __version__
 from airflow_provider_sei.exceptions import (
+    SEIAPIError,
     SEIDestinationError,
     SEIError,
     SEIExportJobError,
@@ -429,11 +430,18 @@ class SEIHook(BaseHook):
                 if self.rate_limiter is not None:
                     await asyncio.sleep(self.rate_limiter.reserve()[1])
                 try:
-                    return await asyncio.wait_for(self._aget_json(url), max(until - now(), 0.001))
+                    answer = await asyncio.wait_for(self._aget_json(url), max(until - now(), 0.001))
                 except asyncio.TimeoutError:
                     raise SEITimeoutError(
                         f"GET {url} exceeded its time bound (max_elapsed={policy.max_elapsed:g} s)"
                     ) from None
+                except SEIAPIError as err:
+                    if self.rate_limiter is not None and err.status_code == 429:
+                        self.rate_limiter.on_throttled(err.retry_after)  # as the sync adapter
+                    raise
+                if self.rate_limiter is not None:
+                    self.rate_limiter.on_success()
+                return answer
 
             answer = await policy.acall(attempt, what=f"GET {url}", logger=self.log, deadline=until)
             try:

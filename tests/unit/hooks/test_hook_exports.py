@@ -314,6 +314,16 @@ def test_aget_export_retries_like_the_sync_call(server, v2, slept):
     assert slept == [0.01, 0.02]
 
 
+def test_aget_export_tells_the_rate_limiter_about_a_429(server, v2, slept):
+    server.route(STATUS, json_error(429, "slow"),
+                 json_response({"exportId": "exp_1", "status": "QUEUED"}))  # fmt: skip
+    hook = v2()
+    hook.rate_limiter = RateLimiter(600)
+    assert asyncio.run(hook.aget_export(job())).status == "QUEUED"
+    assert hook.rate_limiter.throttled == 1  # the other polls slow down, as the sync ones do
+    assert hook.rate_limiter.rate < 600
+
+
 def test_aget_export_does_not_retry_a_401_and_redacts_its_echo(server, v2, api_key):
     server.default = json_error(401, f"key {api_key} revoked")
     with pytest.raises(SEIAPIError) as info:
