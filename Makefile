@@ -27,8 +27,8 @@ $(VENV31)/.installed: pyproject.toml emulator/pyproject.toml constraints/airflow
 		-c constraints/airflow-3.1.txt -e ".[test]" -e ./emulator --group dev
 	touch $@
 
-## test: lint, then the whole suite on the pinned Airflow 3.3.2
-test: $(VENV)/.installed lint
+## test: lint and typecheck, then the whole suite on the pinned Airflow 3.3.2
+test: $(VENV)/.installed lint typecheck
 	$(VENV)/bin/python -m pytest
 
 ## test-31: the whole suite on Airflow 3.1.8, the declared minimum
