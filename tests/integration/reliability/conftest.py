@@ -1,16 +1,18 @@
-"""Fixtures of the hardening suite: its own emulator holding a known, distinctive API key.
+"""Fixtures of the hardening suite: servers holding a known, distinctive API key.
 
 Every test here talks to ``rel_emulator`` (an :class:`SEIEmulator` whose only accepted key is
-``SECRET_KEY``) through ``sei_default``, set as an env var by ``rel_conn`` with *fast retry
-settings* (``FAST_EXTRAS``: ``backoff_initial`` 0.05 s, so a retry waits 0.05-0.1 s instead of
-Harness-friendly seconds). Because every DAG run of the suite uses the key, the autouse
-``no_key_in_output`` guard checks, after every test, that the key appears nowhere in what the
-test printed (stdout/stderr, file-descriptor level) or logged (every logger at DEBUG, urllib3's
-connection logging included).
+``SECRET_KEY``) or to ``hostile`` (a raw-socket :class:`hostile.HostileServer` of the test's
+own making) through ``harness_sei_default``, set as an env var by ``rel_conn`` with *fast
+retry settings* (``FAST_EXTRAS``: ``backoff_initial`` 0.05 s, so a retry waits 0.05-0.1 s
+instead of Harness-friendly seconds). Because every DAG run of the suite uses the key, the
+autouse ``no_key_in_output`` guard checks, after every test, that the key appears nowhere in
+what the test printed (stdout/stderr, file-descriptor level: the task log of ``dag.test()``)
+or logged (every logger at DEBUG, urllib3's connection logging included, and Airflow's task
+loggers at DEBUG too).
 
 Measurements: tests call ``record(section, row)``; when ``SEI_RELIABILITY_RESULTS``
 names a file, the rows are written there as JSON at the end of the session, and
-``scripts/reliability_table.py`` turns them into the table of ``docs/reliability.md``.
+``scripts/reliability_table.py`` turns them into the tables of ``docs/reliability.md``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ from .helpers import (
     RESULTS_ENV,
     SECRET_KEY,
     SECRET_PART,
+    LocalFolder,
     Recorder,
+    S3Folder,
+    without_mask_echo,
 )
 
 _RESULTS: dict[str, list[dict[str, Any]]] = {}
@@ -72,13 +77,13 @@ def emu(rel_emulator: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def rel_conn(emu: Any, make_sei_conn: Callable[..., Any]) -> Any:
-    """``sei_default`` pointing at ``rel_emulator``, with fast retries; ``set(**extras)``."""
+    """``harness_sei_default`` at ``rel_emulator``, with fast retries; ``set(**extras)``."""
     return make_sei_conn(emu.base_url, SECRET_KEY, **FAST_EXTRAS)
 
 
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
-    """Times both report operators' ``execute`` and keeps its exception (see ``Recorder``)."""
+    """Counts, times and keeps the exception of every try of both report operators."""
     from airflow_provider_sei.operators.reports import (
         SEIContributorReportOperator,
         SEITeamReportOperator,
@@ -89,19 +94,70 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
 
 @pytest.fixture(scope="session")
 def _tiny_server() -> Iterator[Any]:
-    from .tiny_server import serve
+    from .tiny_server import TinyServer
 
-    with serve() as server:
+    with TinyServer() as server:
         yield server
 
 
 @pytest.fixture
 def tiny_server(_tiny_server: Any, rel_conn: Any) -> Any:
-    """``tiny_server.py``'s server, with ``sei_default`` (fast retries) pointing at it."""
-    _tiny_server.hits = 0
+    """``tiny_server.py``'s server, with ``harness_sei_default`` (fast retries) pointing at it."""
+    _tiny_server.reset()
     rel_conn.base_url = _tiny_server.url
     rel_conn.set()
     return _tiny_server
+
+
+@pytest.fixture(scope="session")
+def _hostile_server() -> Iterator[Any]:
+    from hostile import HostileServer
+
+    with HostileServer() as server:
+        yield server
+
+
+@pytest.fixture
+def hostile(_hostile_server: Any, rel_conn: Any) -> Iterator[Any]:
+    """A raw-socket hostile server with nothing scripted (it answers 404), and
+    ``harness_sei_default`` (fast retries) pointing at it; script it with ``route``."""
+    from hostile import NOT_SCRIPTED
+
+    _hostile_server.reset()
+    _hostile_server.default = NOT_SCRIPTED
+    rel_conn.base_url = _hostile_server.url
+    rel_conn.set()
+    yield _hostile_server
+    _hostile_server.reset()
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Any) -> LocalFolder | S3Folder:
+    """The destination, pre-seeded with a previous good export: a local file, then an S3
+    object on the moto server (the test runs once with each)."""
+    if request.param == "local":
+        return LocalFolder(tmp_path / "out")
+    return S3Folder(request.getfixturevalue("s3"))
+
+
+@pytest.fixture
+def masked(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Everything the hook and its redactor hand to ``mask_secret`` (still registered with the
+    real masker): the hook imports it once, the redactor where it registers its forms."""
+    import airflow.providers.common.compat.sdk as compat_sdk
+
+    import airflow_provider_sei.hooks.sei as sei_module
+
+    calls: list[Any] = []
+    real = compat_sdk.mask_secret
+
+    def spy(secret: Any, name: str | None = None) -> None:
+        calls.append(secret)
+        real(secret, name)
+
+    monkeypatch.setattr(sei_module, "mask_secret", spy)
+    monkeypatch.setattr(compat_sdk, "mask_secret", spy)
+    return calls
 
 
 # -- the leak guard --------------------------------------------------------------------------------
@@ -124,8 +180,13 @@ class _Collector(logging.Handler):
 
 @pytest.fixture
 def all_logs() -> Iterator[_Collector]:
-    """Every log record of the test, at DEBUG, on every logger (urllib3's included)."""
+    """Every log record of the test, at DEBUG, on every logger (urllib3's included); Airflow's
+    task loggers (structlog, printed to stdout by ``dag.test()``) at DEBUG as well."""
     collector = _Collector()
+    structlog_levels = _structlog_levels()
+    old_structlog = [dict(levels) for levels in structlog_levels]
+    for levels in structlog_levels:
+        levels[""] = logging.DEBUG  # the task loggers (structlog) of dag.test(), to stdout
     root = logging.getLogger()
     old_level = root.level
     noisy = [logging.getLogger(name) for name in ("urllib3", "requests", "airflow", "fsspec")]
@@ -141,6 +202,22 @@ def all_logs() -> Iterator[_Collector]:
         root.setLevel(old_level)
         for lg, level in old:
             lg.setLevel(level)
+        for levels, saved in zip(structlog_levels, old_structlog, strict=True):
+            levels.clear()
+            levels.update(saved)
+
+
+def _structlog_levels() -> list[Any]:
+    """Airflow's per-logger level tables of its structlog loggers (the Task SDK's and core's)."""
+    import contextlib
+    import importlib
+
+    tables = []
+    for module in ("airflow.sdk._shared.logging.structlog", "airflow._shared.logging.structlog"):
+        # Another Airflow version may have neither: stdlib levels only, then.
+        with contextlib.suppress(ImportError, AttributeError):
+            tables.append(importlib.import_module(module).PER_LOGGER_LEVELS)
+    return tables
 
 
 @pytest.fixture(autouse=True)
@@ -148,6 +225,9 @@ def no_key_in_output(
     capfd: pytest.CaptureFixture[str], all_logs: _Collector
 ) -> Iterator[list[str]]:
     """After each test: neither the key nor its secret part in any output or log record.
+
+    Airflow's own echo of ``mask_secret`` calls at DEBUG is left out (see
+    ``helpers.without_mask_echo``): it is ``dag.test()``'s, and no real worker writes it.
 
     What a test reads from ``capfd`` itself is kept too (``readouterr`` is teed), and a test
     may add any other text to scan to the yielded list.
@@ -166,5 +246,6 @@ def no_key_in_output(
     sinks = {"stdout": out, "stderr": err, "log records": "\n".join(all_logs.texts),
              "output read by the test": "\n".join(seen)}  # fmt: skip
     for name, text in sinks.items():
+        text, _ = without_mask_echo(text)
         for secret in (SECRET_KEY, SECRET_PART):
             assert secret not in text, f"the API key leaked into {name}"

@@ -2,9 +2,10 @@
 
 Every case is a real DAG run (``dag.test()``), so templated values are rendered by Airflow
 exactly as in production (a ``{{ ... }}`` that yields None renders the string ``"None"``; a
-list renders as its ``repr``). Each case asserts: the task failed, its exception names the
-field, the emulator saw no request at all (``emu.requests == []``) and the destination
-folder holds only the previous good export.
+list renders as its ``repr``). A date or ``team_ref_id`` that renders empty or ``"None"``
+means "the default" (the date rule, or the collection's id), so it is not bad input. Each
+case asserts: the task failed, its exception names the field, the emulator saw no request at
+all (``emu.requests == []``) and the destination folder holds only the previous good export.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ CASES: list[Case] = [
     C("date-us-format", "date", {"date_start": "01/02/2024"}, "date_start"),
     C("date-word", "date", {"date_end": "yesterday"}, "date_end"),
     C("date-int", "date", {"date_start": 20240101}, "date_start"),
-    C("date-empty", "template", {"date_end": ""}, "date_end"),
-    C("date-rendered-none", "template", {"date_start": "{{ params.get('start') }}"}, "date_start"),
     C("date-rendered-list", "template", {"date_end": "{{ [ds] }}"}, "date_end"),
+    C("date-offset-garbage", "date", {"date_start": "2024-01-01T25:00:00-05:00"}, "date_start"),
+    C("date-superscript", "date", {"date_end": "2024-01-3\u00b9"}, "date_end"),
     C("range-reversed", "range", {"date_start": "2024-03-01", "date_end": "2024-02-01"},
       "date_start"),
     C("range-start-after-default-end", "range", {"date_start": "2030-01-01"}, "date_start",
@@ -75,8 +76,10 @@ CASES: list[Case] = [
     C("team-ref-negative", "id", {"team_ref_id": -1}, "team_ref_id"),
     C("team-ref-fraction", "id", {"team_ref_id": "1.5"}, "team_ref_id"),
     C("team-ref-bool", "id", {"team_ref_id": True}, "team_ref_id"),
-    C("team-ref-rendered-none", "template", {"team_ref_id": "{{ params.get('ref') }}"},
-      "team_ref_id"),
+    C("team-ref-superscript", "id", {"team_ref_id": "\u00b2"}, "team_ref_id"),
+    C("team-ref-5000-digits", "id", {"team_ref_id": "9" * 5000}, "team_ref_id"),
+    C("collection-superscript", "id", {"collection_id": "12\u00b3"}, "collection_id"),
+    C("collection-team-name", "id", {"collection_id": "Platform Team"}, "collection_id"),
     # metrics
     C("productivity-gets-dora", "metric", {"productivity_metrics": ["LEAD_TIME_FOR_CHANGES"]},
       "productivity_metrics"),
@@ -146,7 +149,7 @@ def test_bad_input(case, run_dag, rel_conn, emu, recorder, tmp_path, monkeypatch
     kwargs["destination"] = f"file://{out}/team.csv"
     kwargs.update(case.kwargs)
     if case.conn_id:
-        kwargs["sei_conn_id"] = case.conn_id
+        kwargs["harness_sei_conn_id"] = case.conn_id
     dag_id = "bad_" + case.id.replace("-", "_")
     dag = one_task_dag(dag_id, case.operator, **kwargs)
 
@@ -161,6 +164,7 @@ def test_bad_input(case, run_dag, rel_conn, emu, recorder, tmp_path, monkeypatch
          "error": f"{type(run.exception).__name__}: {message}"},
     )  # fmt: skip
     assert run_dag.states(dag_run) == {"export": "failed"}
+    assert type(run.exception).__name__ == "AirflowFailException"  # no task retry
     assert case.field in message
     assert emu.requests == []  # nothing reached the server
     files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())

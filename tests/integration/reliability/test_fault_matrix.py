@@ -28,7 +28,8 @@ from .helpers import (
     REPORTS_PATH,
     SECRETS,
     TEAM_KWARGS,
-    leftovers,
+    LocalFolder,
+    S3Folder,
     one_task_dag,
     requests_served,
     retry_lines,
@@ -141,49 +142,6 @@ def expected_report(rel_emulator: Any) -> bytes:
     response.raise_for_status()
     assert response.content.count(b"\n") > 1
     return response.content
-
-
-@dataclass
-class LocalFolder:
-    """The destination as a local file, pre-seeded with the previous good export."""
-
-    folder: Any
-    name: str = "local file"
-
-    def __post_init__(self) -> None:
-        self.folder.mkdir()
-        (self.folder / "report.csv").write_bytes(PREVIOUS)
-
-    def uri(self) -> str:
-        return f"file://{self.folder}/report.csv"
-
-    def read(self) -> bytes:
-        return (self.folder / "report.csv").read_bytes()
-
-    def leftovers(self) -> list[str]:
-        return leftovers(self.folder, keep="report.csv")
-
-
-@dataclass
-class S3Folder:
-    """The destination as an S3 object (moto server), pre-seeded with the previous export."""
-
-    s3: Any
-    name: str = "S3 object"
-
-    def __post_init__(self) -> None:
-        self.s3.client().put_object(Bucket=self.s3.bucket, Key="out/report.csv", Body=PREVIOUS)
-
-    def uri(self) -> str:
-        return f"s3://aws_default@{self.s3.bucket}/out/report.csv"
-
-    def read(self) -> bytes:
-        return self.s3.read("out/report.csv")
-
-    def leftovers(self) -> list[str]:
-        """Other keys, and multipart uploads left open."""
-        keys = [k for k in self.s3.keys() if k != "out/report.csv"]  # noqa: SIM118
-        return keys + [f"open upload {key}" for key in self.s3.uploads()]
 
 
 def check_row(row: Row, where: Any, run_dag: Any, emu: Any, recorder: Any, capfd: Any,

@@ -45,8 +45,11 @@ CASES: dict[str, tuple[Reply, str, int, str]] = {
                            "unterminated quoted field"),
     "content-type-xml": (Reply(HEADER + GOOD_ROWS, "application/xml"), "failed", 1,
                          "Expected a CSV report but got application/xml"),
-    "content-type-missing": (Reply(HEADER + GOOD_ROWS, None), "failed", 1,
-                             "Expected a CSV report but got no Content-Type"),
+    # No Content-Type at all: the body must then show itself a report (its header names the
+    # collection column or a metric asked for): this one does.
+    "content-type-missing-ok": (Reply(HEADER + GOOD_ROWS, None), "success", 1, "rows=2"),
+    "content-type-missing-not-a-report": (Reply(b"Sign in\n\nto continue\n", None), "failed", 1,
+                                          "The response is not a report"),
     "content-type-html": (Reply(b"<html><body>Sign in</body></html>", "text/html"), "failed", 1,
                           "Expected a CSV report but got text/html"),
     "content-length-longer-than-body": (Reply(HEADER + GOOD_ROWS, length=len(HEADER) + 500),

@@ -19,9 +19,6 @@ secrets masker (``mask_secret``), and a task that logs them anyway shows ``***``
 
 from __future__ import annotations
 
-import os
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,7 +34,11 @@ from .helpers import (
     SECRETS,
     START,
     TEAM_KWARGS,
+    db_dump,
+    log_files,
     one_task_dag,
+    run_rows,
+    without_mask_echo,
 )
 
 PATHS: dict[str, dict[str, Any]] = {
@@ -60,70 +61,10 @@ PATHS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
-def _airflow_home() -> Path:
-    return Path(os.environ["AIRFLOW_HOME"])
-
-
-def db_dump() -> str:
-    """Every row of every table of the metadata DB, as SQL text."""
-    from airflow import settings
-
-    path = settings.engine.url.database
-    with sqlite3.connect(path) as conn:
-        return "\n".join(conn.iterdump())
-
-
-def run_rows(dag_run: Any) -> dict[str, list[str]]:
-    """The run's XCom values and rendered template fields, as stored (not deserialized)."""
-    from airflow.models.renderedtifields import RenderedTaskInstanceFields
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        xcoms = session.scalars(
-            select(XComModel).where(
-                XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id
-            )
-        ).all()
-        rtifs = session.scalars(
-            select(RenderedTaskInstanceFields).where(
-                RenderedTaskInstanceFields.dag_id == dag_run.dag_id,
-                RenderedTaskInstanceFields.run_id == dag_run.run_id,
-            )
-        ).all()
-        return {
-            "xcom": [f"{x.key}={x.value!r}" for x in xcoms],
-            "rendered_fields": [repr(r.rendered_fields) for r in rtifs],
-        }
-
-
-def log_files() -> str:
-    logs = _airflow_home() / "logs"
-    texts = [p.read_text(errors="replace") for p in logs.rglob("*") if p.is_file()]
-    return "\n".join(texts)
-
-
 def find_leaks(sinks: dict[str, str], *also: str) -> list[str]:
     """The names of the sinks holding the key, its secret part or any of ``also``."""
     secrets = (*SECRETS, *also)
     return [name for name, text in sinks.items() if any(s in text for s in secrets)]
-
-
-@pytest.fixture
-def masked(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Everything the hook hands to ``mask_secret`` (still registered with the real masker)."""
-    import airflow_provider_sei.hooks.sei as sei_module
-
-    calls: list[Any] = []
-    real = sei_module.mask_secret
-
-    def spy(secret: Any, name: str | None = None) -> None:
-        calls.append(secret)
-        real(secret, name)
-
-    monkeypatch.setattr(sei_module, "mask_secret", spy)
-    return calls
 
 
 @pytest.mark.parametrize("path", list(PATHS), ids=list(PATHS))
@@ -153,6 +94,7 @@ def test_no_leak_on_path(path, run_dag, rel_conn, emu, recorder, tmp_path, capfd
         settings_repr = repr(hook.settings)
     except Exception as exc:  # a bad connection: the error instead
         settings_repr = f"{exc!s} {exc!r}"
+    out, _ = without_mask_echo(out)
     sinks = {
         "stdout (task log)": out,
         "stderr": err,
@@ -200,8 +142,8 @@ class CarelessOperator(BaseOperator):
         hook = SEIHook()
         event = {
             "event": f"key: {hook.settings.api_key}",
-            "connection": repr(hook.get_connection("sei_default")),
-            "headers": dict(hook.get_conn().headers),
+            "connection": repr(hook.get_connection("harness_sei_default")),
+            "headers": hook.settings.auth_headers(),
         }
         _MASKED_EVENTS.append(mask_logs(None, "info", event))
 
