@@ -75,28 +75,34 @@ class RateLimiter:
         """The current rate in requests per minute (the budget, or less after 429s)."""
         return self._rate
 
-    def acquire(self, cancel: threading.Event | None = None) -> float:
+    def acquire(
+        self, cancel: threading.Event | None = None, max_wait: float | None = None
+    ) -> float:
         """Block until this caller may send; return the granted time (``clock()`` scale).
 
         Reservations are taken in order under the lock and slept outside it, so N threads
         asking at once get N consecutive slots. Raises ``InterruptedError`` when ``cancel``
-        is set while waiting.
+        is set while waiting, and ``TimeoutError`` (taking no slot) when the next slot is more
+        than ``max_wait`` seconds away: a call's time bound holds while it waits here too.
         """
-        at, delay = self.reserve()
+        at, delay = self.reserve(max_wait)
         if delay > 0 and self._sleep(delay, cancel):
             raise InterruptedError("cancelled while waiting for the rate limiter")
         return at
 
-    def reserve(self) -> tuple[float, float]:
+    def reserve(self, max_wait: float | None = None) -> tuple[float, float]:
         """Take the next slot without waiting: ``(granted time, seconds to wait for it)``.
 
-        For callers that wait their own way (a trigger's ``asyncio.sleep``).
+        For callers that wait their own way (a trigger's ``asyncio.sleep``). Raises
+        ``TimeoutError``, taking no slot, when it is more than ``max_wait`` seconds away.
         """
         with self._lock:
             now = self._clock()
             at = self._anchor + self._k * self._window / self._rate
             if at <= now:
                 self._anchor, self._k, at = now, 0, now
+            if max_wait is not None and at - now > max_wait:
+                raise TimeoutError(f"the next request slot is {at - now:.1f} s away")
             self._k += 1
             delay = at - now
             self.waited += delay

@@ -428,7 +428,13 @@ class SEIHook(BaseHook):
 
             async def attempt() -> Any:
                 if self.rate_limiter is not None:
-                    await asyncio.sleep(self.rate_limiter.reserve()[1])
+                    try:
+                        await asyncio.sleep(self.rate_limiter.reserve(until - now())[1])
+                    except TimeoutError as exc:
+                        raise SEITimeoutError(
+                            f"Waiting for the rate limiter would pass GET {url}'s time bound "
+                            f"({exc})"
+                        ) from None
                 try:
                     answer = await asyncio.wait_for(self._aget_json(url), max(until - now(), 0.001))
                 except asyncio.TimeoutError:

@@ -280,16 +280,6 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def looks_like_markup(head: bytes) -> bool:
-    """Whether a body starts like an HTML/XML page or a JSON document rather than a CSV.
-
-    UTF-16 and UTF-32 pages (a byte-order mark, or NUL bytes between ASCII characters) count.
-    """
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head[:64]:
-        head = head.replace(b"\x00", b"").lstrip(b"\xff\xfe")
-    return head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"<", b"{", b"[")
-
-
 def excerpt(data: bytes, redact: Callable[[str], str] = str) -> str:
     """Return a short, single-line, secret-free quote of a body for an error message.
 

@@ -41,6 +41,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from airflow_provider_sei.exceptions import SEITimeoutError
 from airflow_provider_sei.hooks.ratelimit import RateLimiter
 from airflow_provider_sei.hooks.retry import parse_retry_after
 
@@ -228,7 +229,13 @@ class SEIAdapter(HTTPAdapter):
 
     def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         if self.limiter is not None:
-            self.limiter.acquire(self.cancel)
+            current = _current()
+            try:
+                self.limiter.acquire(self.cancel, current.remaining() if current else None)
+            except TimeoutError as exc:
+                raise SEITimeoutError(
+                    f"Waiting for the rate limiter would pass the call's time bound ({exc})"
+                ) from None
         response = super().send(request, *args, **kwargs)
         if self.limiter is not None:
             if response.status_code == 429:

@@ -152,3 +152,13 @@ def test_cancel_interrupts_a_real_wait_at_once() -> None:
     with pytest.raises(InterruptedError):
         rl.acquire(cancel)
     assert 0.1 <= time.monotonic() - started < 2.0
+
+
+def test_a_slot_beyond_max_wait_is_refused_and_not_taken() -> None:
+    clock = FakeClock()
+    rl = limiter(60, clock)  # a slot a second
+    assert rl.acquire(max_wait=5) == 0.0
+    with pytest.raises(TimeoutError):
+        rl.acquire(max_wait=0.5)  # the next slot is 1 s away
+    assert clock.now == 0.0  # nothing slept
+    assert rl.acquire(max_wait=5) == pytest.approx(1.0)  # the refused slot was not consumed

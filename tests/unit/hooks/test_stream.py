@@ -18,7 +18,6 @@ from airflow_provider_sei.hooks.stream import (
     Body,
     clean,
     excerpt,
-    looks_like_markup,
     media_type,
     parse_filename,
     server_message,
@@ -323,16 +322,6 @@ def test_parse_filename(header, expected):
     assert parse_filename(header) == expected
 
 
-def test_small_helpers():
-    assert clean("a\x00b\r\nc\x9f") == "abc"
-    assert media_type("Text/CSV; charset=utf-8") == "text/csv"
-    assert media_type(None) == ""
-    assert looks_like_markup(b"\xef\xbb\xbf  <html>")
-    assert looks_like_markup(b'{"message": 1}')
-    assert looks_like_markup("<html>".encode("utf-16"))
-    assert not looks_like_markup(b"team,value\n")
-
-
 def test_excerpt_redacts_a_key_folded_over_two_lines_and_stays_short():
     key = "pat.acct.tok.0123456789abcdef"
     text = f"<p>bad key {key[:12]}\r\n{key[12:]}</p>" + "y" * 1000
@@ -355,3 +344,9 @@ def test_the_module_states_the_completeness_rule():
     for proof in ("Content-Length", "chunked", "compressed stream", "SEIIncompleteReadError"):
         assert proof in doc
     assert "refused" in doc
+
+
+def test_small_helpers():
+    assert clean("a\x00b\r\nc\x9f") == "abc"
+    assert media_type("Text/CSV; charset=utf-8") == "text/csv"
+    assert media_type(None) == ""

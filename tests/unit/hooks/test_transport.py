@@ -339,8 +339,10 @@ class Recorder(RateLimiter):
         self.clock += seconds
         return False
 
-    def acquire(self, cancel: threading.Event | None = None) -> float:
-        self.grants.append(super().acquire(cancel))
+    def acquire(
+        self, cancel: threading.Event | None = None, max_wait: float | None = None
+    ) -> float:
+        self.grants.append(super().acquire(cancel, max_wait))
         return self.grants[-1]
 
     def on_throttled(self, retry_after: float | None = None) -> None:
@@ -389,3 +391,15 @@ def test_a_refused_connection_is_retried_and_reported_plainly(make_conn, closed_
     hook = SEIHook(make_conn(host=f"http://127.0.0.1:{closed_port}"), retry_policy=policy)
     with pytest.raises(SEIConnectionError, match=f"127.0.0.1:{closed_port}"):
         hook.list_org_trees()
+
+
+def test_a_limiter_slot_beyond_the_time_bound_is_a_timeout_at_once(server, make_conn, tmp_path):
+    policy = RetryPolicy(max_retries=3, backoff_initial=0.01, max_elapsed=MAX_ELAPSED)
+    hook = SEIHook(make_conn(host=server.url), retry_policy=policy, requests_per_minute=1)
+    hook.download_report(team_request(), tmp_path / "first.csv")  # takes the minute's slot
+    started = time.monotonic()
+    with pytest.raises(SEITimeoutError, match="rate limiter"):
+        hook.download_report(team_request(), tmp_path / "second.csv")
+    assert time.monotonic() - started < MAX_ELAPSED  # not the 61 s the next slot is away
+    assert server.hits == 1
+    assert not (tmp_path / "second.csv").exists()
