@@ -68,11 +68,16 @@ from airflow_provider_sei.models import (
 )
 from airflow_provider_sei.models.exports import CANCELLED, FAILED
 from airflow_provider_sei.output.csvcheck import CSVCheck
-from airflow_provider_sei.output.transfer import ExportResult, OutputOptions, write_body
+from airflow_provider_sei.output.transfer import (
+    CSVLimits,
+    ExportResult,
+    OutputOptions,
+    write_body,
+)
 from airflow_provider_sei.output.writer import Target
 from airflow_provider_sei.progress import DEFAULT_INTERVAL, ExportProgress
 
-__all__ = ["ExportResult", "OutputOptions", "RetryPolicy", "SEIHook"]
+__all__ = ["CSVLimits", "ExportResult", "OutputOptions", "RetryPolicy", "SEIHook"]
 
 T = TypeVar("T")
 
@@ -284,7 +289,7 @@ class SEIHook(BaseHook):
         storage_options: Mapping[str, Any] | None = None,
         write_options: Mapping[str, Any] | None = None,
         output: OutputOptions | None = None,
-        max_bytes: int | None = None,
+        limits: CSVLimits | None = None,
         progress_interval: float = DEFAULT_INTERVAL,
     ) -> ExportResult:
         """Export a CSV report (``POST /v2/insights/teams/reports?format=csv``) to a destination.
@@ -302,7 +307,7 @@ class SEIHook(BaseHook):
         :param write_options: options of the file opened for writing (``ContentType``,
             ``ServerSideEncryption``, ``SSEKMSKeyId``, ``ACL`` on S3).
         :param output: format, appended columns, overwrite and empty-report handling.
-        :param max_bytes: refuse a report larger than this (decoded), None for no cap.
+        :param limits: caps on the report's decoded size, header and row length.
         :param progress_interval: seconds between progress lines.
         """
         with guarded(lambda: self.redactor):
@@ -323,9 +328,7 @@ class SEIHook(BaseHook):
                     timeout=timeout,
                 ),
                 self._target(destination, dest_conn_id, storage_options, write_options),
-                CSVCheck(
-                    expect_any=header_names(request), redact=self.redactor, max_bytes=max_bytes
-                ),
+                (limits or CSVLimits()).check(self.redactor, header_names(request)),
                 output or OutputOptions(),
                 fallback=name,
                 progress_interval=progress_interval,
@@ -536,7 +539,7 @@ class SEIHook(BaseHook):
         storage_options: Mapping[str, Any] | None = None,
         write_options: Mapping[str, Any] | None = None,
         output: OutputOptions | None = None,
-        max_bytes: int | None = None,
+        limits: CSVLimits | None = None,
         progress_interval: float = DEFAULT_INTERVAL,
     ) -> ExportResult:
         """Download a completed job's CSV (a plain or gzip body) to a destination.
@@ -567,7 +570,7 @@ class SEIHook(BaseHook):
                     auth=same_origin,
                 ),
                 self._target(destination, dest_conn_id, storage_options, write_options),
-                CSVCheck(redact=self.redactor, max_bytes=max_bytes),
+                (limits or CSVLimits()).check(self.redactor),
                 output or OutputOptions(),
                 fallback=name,
                 progress_interval=progress_interval,

@@ -53,7 +53,7 @@ from airflow_provider_sei.models._parse import (
 from airflow_provider_sei.operators._dates import DateRange, resolve_date_range
 from airflow_provider_sei.output.columns import parse_add_columns
 from airflow_provider_sei.output.formats import file_suffix, parse_output_format
-from airflow_provider_sei.output.transfer import ExportResult, OutputOptions
+from airflow_provider_sei.output.transfer import CSVLimits, ExportResult, OutputOptions
 from airflow_provider_sei.output.writer import public_uri
 from airflow_provider_sei.progress import DEFAULT_INTERVAL
 
@@ -238,6 +238,8 @@ class SEIExportBaseOperator(SEIOperatorMixin, BaseOperator):
         "output_format",
         "add_columns",
         "max_bytes",
+        "max_header_bytes",
+        "max_row_bytes",
     )
     ui_color = "#e6f0ff"
     _kind = "export"
@@ -256,6 +258,8 @@ class SEIExportBaseOperator(SEIOperatorMixin, BaseOperator):
         output_format: str = "csv",
         add_columns: list[str] | str | None = None,
         max_bytes: int | str | None = None,
+        max_header_bytes: int | str | None = None,
+        max_row_bytes: int | str | None = None,
         progress_interval: float = DEFAULT_INTERVAL,
         **kwargs: Any,
     ) -> None:
@@ -288,6 +292,8 @@ class SEIExportBaseOperator(SEIOperatorMixin, BaseOperator):
         self.output_format = output_format
         self.add_columns = add_columns
         self.max_bytes = max_bytes
+        self.max_header_bytes = max_header_bytes
+        self.max_row_bytes = max_row_bytes
         self.progress_interval = progress_interval
 
     @cached_property
@@ -410,10 +416,14 @@ class SEIExportBaseOperator(SEIOperatorMixin, BaseOperator):
             "run_id": str(context.get("run_id") or ""),
         }
 
-    def parsed_max_bytes(self) -> int | None:
-        if is_nullish(self.max_bytes):
-            return None
-        return parse_int("max_bytes", self.max_bytes, minimum=1)
+    def csv_limits(self) -> CSVLimits:
+        """Validate ``max_bytes``, ``max_header_bytes`` and ``max_row_bytes`` (None: default)."""
+
+        def cap(name: str) -> int | None:
+            value = getattr(self, name)
+            return None if is_nullish(value) else parse_int(name, value, minimum=1)
+
+        return CSVLimits(cap("max_bytes"), cap("max_header_bytes"), cap("max_row_bytes"))
 
 
 def exported_at(context: Context) -> str:

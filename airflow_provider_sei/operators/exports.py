@@ -27,7 +27,7 @@ from airflow_provider_sei.models._parse import is_nullish, parse_choice, parse_n
 from airflow_provider_sei.models.exports import CANCELLED, FAILED
 from airflow_provider_sei.operators._base import SEIExportBaseOperator, fail_fast
 from airflow_provider_sei.operators.reports import COMMON_DOC
-from airflow_provider_sei.output.transfer import ExportResult, OutputOptions
+from airflow_provider_sei.output.transfer import CSVLimits, ExportResult, OutputOptions
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -183,7 +183,7 @@ class SEIExportOperator(SEIExportBaseOperator):
         poll_interval = parse_number("poll_interval", self.poll_interval, minimum=0.01)
         max_wait = parse_number("max_wait", self.max_wait, minimum=0.01)
         self._budget()
-        max_bytes = self.parsed_max_bytes()
+        limits = self.csv_limits()
         target = self.hook.prepare_destination(
             self.destination_arg(),
             dest_conn_id=self.dest_conn_id,
@@ -202,7 +202,7 @@ class SEIExportOperator(SEIExportBaseOperator):
                 job = self.hook.wait_for_export(
                     job, poll_interval=poll_interval, max_wait=max_wait, started=started
                 )
-        return self.download(job, target, output, max_bytes)
+        return self.download(job, target, output, limits)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: download a completed job, or fail with the reason."""
@@ -239,14 +239,14 @@ class SEIExportOperator(SEIExportBaseOperator):
         )
 
     def download(
-        self, job: ExportJob, target: Target, output: OutputOptions, max_bytes: int | None
+        self, job: ExportJob, target: Target, output: OutputOptions, limits: CSVLimits
     ) -> tuple[ExportResult, dict[str, Any]]:
         """Stream the completed job's CSV into the checked destination."""
         result = self.hook.download_export(
             job,
             target,
             output=output,
-            max_bytes=max_bytes,
+            limits=limits,
             progress_interval=self.progress_interval,
         )
         return result, {

@@ -62,6 +62,9 @@ COMMON_DOC = """
         ``exported_at`` (the task's start, ISO 8601 UTC), ``run_id``. (templated)
     :param max_bytes: fail when the decoded report grows beyond this many bytes; None for
         no cap. (templated)
+    :param max_header_bytes: the longest header line accepted; None: 1 MiB, a thousand times
+        the widest documented header. (templated)
+    :param max_row_bytes: the longest row accepted; None: 1 MiB. (templated)
     :param progress_interval: seconds between two progress lines while a report streams.
 
     **Date range.** ``date_start`` / ``date_end`` win when given, each on its own (a datetime
@@ -122,7 +125,7 @@ class _ReportOperator(SEIExportBaseOperator):
             dest_conn_id=self.dest_conn_id,
             write_options=self.dest_storage_options,
             output=output,
-            max_bytes=self.parsed_max_bytes(),
+            limits=self.csv_limits(),
             progress_interval=self.progress_interval,
         )
         return result, {}

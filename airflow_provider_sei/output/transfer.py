@@ -8,7 +8,7 @@ check, then publish -- or, on any failure, abort, leaving the destination as it 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -38,6 +38,29 @@ class OutputOptions:
     overwrite: bool = True
     write_empty: bool = True
     keep_gzip: bool = True
+
+
+@dataclass(frozen=True)
+class CSVLimits:
+    """Caps on what the CSV check accepts (None: the check's defaults, justified there).
+
+    :param max_bytes: the decoded report's size; None for no cap.
+    :param max_header_bytes: the header line's length (default 1 MiB).
+    :param max_row_bytes: any one row's length (default 1 MiB).
+    """
+
+    max_bytes: int | None = None
+    max_header_bytes: int | None = None
+    max_row_bytes: int | None = None
+
+    def check(self, redact: Callable[[str], str], expect_any: Collection[str] = ()) -> CSVCheck:
+        """Build the CSV check of one export with these caps."""
+        caps: dict[str, Any] = {"max_bytes": self.max_bytes}
+        if self.max_header_bytes is not None:
+            caps["max_header_bytes"] = self.max_header_bytes
+        if self.max_row_bytes is not None:
+            caps["max_row_bytes"] = self.max_row_bytes
+        return CSVCheck(expect_any=expect_any, redact=redact, **caps)
 
 
 @dataclass(frozen=True)

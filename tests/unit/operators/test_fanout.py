@@ -86,8 +86,10 @@ class RecordingLimiter(RateLimiter):
         super().__init__(requests_per_minute, clock=clock, sleep=clock.sleep, **kwargs)
         self.grants: list[float] = []
 
-    def acquire(self, cancel: threading.Event | None = None) -> float:
-        at = super().acquire(cancel)
+    def acquire(
+        self, cancel: threading.Event | None = None, max_wait: float | None = None
+    ) -> float:
+        at = super().acquire(cancel, max_wait)
         self.grants.append(at)
         return at
 

@@ -124,6 +124,8 @@ COMMON_FIELDS = {
     "output_format",
     "add_columns",
     "max_bytes",
+    "max_header_bytes",
+    "max_row_bytes",
 }
 
 
@@ -622,6 +624,20 @@ def test_max_bytes_fails_the_task_and_keeps_the_destination(sei_conn, sei_emulat
     assert (tmp_path / "team.csv").read_bytes() == b"previous"
     assert leftovers(tmp_path) == []
     assert execute(team(tmp_path, max_bytes="10000000"))["bytes"] > 100
+
+
+@pytest.mark.parametrize(
+    ("cap", "name"), [("max_header_bytes", "header"), ("max_row_bytes", "row")]
+)
+def test_header_and_row_caps_are_settable(sei_conn, sei_emulator, tmp_path, cap, name):
+    (tmp_path / "team.csv").write_bytes(b"previous")
+    with pytest.raises(AirflowFailException, match=rf"{cap}=40\b") as info:
+        execute(team(tmp_path, **{cap: "40"}))  # the emulator's header and rows are longer
+    assert name in str(info.value)
+    assert (tmp_path / "team.csv").read_bytes() == b"previous"
+    with pytest.raises(AirflowFailException, match=cap):
+        execute(team(tmp_path, **{cap: "0"}))  # validated before any request
+    assert execute(team(tmp_path, **{cap: 1 << 20}))["rows"] > 0
 
 
 def test_output_formats(sei_conn, sei_emulator, tmp_path):
