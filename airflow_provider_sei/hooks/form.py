@@ -121,3 +121,31 @@ def ui_field_behaviour(kebab_case: bool = True) -> dict[str, Any]:
     if kebab_case:
         return behaviour
     return {key.replace("-", "_"): value for key, value in behaviour.items()}
+
+
+def connection_form_widgets() -> dict[str, Any]:
+    """Return the WTForms widgets of the extra fields (Airflow 3.1's connection form).
+
+    Imported only when Airflow 3.1's UI asks: the UI's process has these packages.
+    """
+    from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+    from flask_babel import lazy_gettext
+    from wtforms import IntegerField, StringField
+    from wtforms.validators import Optional, any_of
+
+    field_classes = {"string": StringField, "integer": IntegerField}
+    widgets = {}
+    for name, spec in CONN_FIELDS.items():
+        schema = spec["schema"]
+        types = [schema["type"]] if isinstance(schema["type"], str) else schema["type"]
+        validators: list[Any] = [Optional()]
+        if "enum" in schema:
+            validators.append(any_of(schema["enum"]))
+        widgets[name] = field_classes[types[0]](
+            lazy_gettext(spec["label"]),
+            description=spec["description"],
+            default=schema.get("default"),
+            validators=validators,
+            widget=BS3TextFieldWidget(),
+        )
+    return widgets

@@ -27,7 +27,6 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from airflow_provider_sei import __version__
 from airflow_provider_sei.exceptions import (
-    SEIAPIError,
     SEIDestinationError,
     SEIError,
     SEIExportJobError,
@@ -35,14 +34,17 @@ from airflow_provider_sei.exceptions import (
     SEIResponseError,
     SEITimeoutError,
 )
+from airflow_provider_sei.hooks.aio import AsyncTransport
 from airflow_provider_sei.hooks.errors import (
     api_error,
     guarded,
-    status_error,
     unreachable,
-    unreachable_async,
 )
-from airflow_provider_sei.hooks.form import CONN_FIELDS, CONN_TYPE, ui_field_behaviour
+from airflow_provider_sei.hooks.form import (
+    CONN_TYPE,
+    connection_form_widgets,
+    ui_field_behaviour,
+)
 from airflow_provider_sei.hooks.ratelimit import RateLimiter
 from airflow_provider_sei.hooks.redact import Redactor
 from airflow_provider_sei.hooks.retry import RetryPolicy
@@ -152,27 +154,7 @@ class SEIHook(BaseHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Return the extra fields of the connection form on Airflow 3.1."""
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
-        from flask_babel import lazy_gettext
-        from wtforms import IntegerField, StringField
-        from wtforms.validators import Optional, any_of
-
-        field_classes = {"string": StringField, "integer": IntegerField}
-        widgets = {}
-        for name, spec in CONN_FIELDS.items():
-            schema = spec["schema"]
-            types = [schema["type"]] if isinstance(schema["type"], str) else schema["type"]
-            validators: list[Any] = [Optional()]
-            if "enum" in schema:
-                validators.append(any_of(schema["enum"]))
-            widgets[name] = field_classes[types[0]](
-                lazy_gettext(spec["label"]),
-                description=spec["description"],
-                default=schema.get("default"),
-                validators=validators,
-                widget=BS3TextFieldWidget(),
-            )
-        return widgets
+        return connection_form_widgets()
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -417,8 +399,8 @@ class SEIHook(BaseHook):
                 raise SEITimeoutError(f"Stopped waiting for SEI export job {job.export_id}")
 
     async def aget_export(self, job: ExportJob) -> ExportJob:
-        """:meth:`get_export` for a trigger: ``httpx``, with the same connection settings, auth,
-        redaction, retry policy, time bound and rate limit as the sync calls."""
+        """Return :meth:`get_export` for a trigger: ``httpx``, with the same connection settings,
+        auth, redaction, retry policy, time bound and rate limit as the sync calls."""
         with guarded(lambda: self.redactor):
             if "settings" not in self.__dict__:  # read without blocking the triggerer's loop
                 self.__dict__["settings"] = self._settings_from(await self._aconnection())
@@ -428,31 +410,17 @@ class SEIHook(BaseHook):
             )
             policy = self.retry_policy
             until = now() + policy.max_elapsed
+            transport = self._async_transport()
 
             async def attempt() -> Any:
-                if self.rate_limiter is not None:
-                    try:
-                        await asyncio.sleep(self.rate_limiter.reserve(until - now())[1])
-                    except TimeoutError as exc:
-                        raise SEITimeoutError(
-                            f"Waiting for the rate limiter would pass GET {url}'s time bound "
-                            f"({exc})"
-                        ) from None
-                try:
-                    answer = await asyncio.wait_for(self._aget_json(url), max(until - now(), 0.001))
-                except asyncio.TimeoutError:
-                    raise SEITimeoutError(
-                        f"GET {url} exceeded its time bound (max_elapsed={policy.max_elapsed:g} s)"
-                    ) from None
-                except SEIAPIError as err:
-                    if self.rate_limiter is not None and err.status_code == 429:
-                        self.rate_limiter.on_throttled(err.retry_after)  # as the sync adapter
-                    raise
-                if self.rate_limiter is not None:
-                    self.rate_limiter.on_success()
-                return answer
+                return await transport.get_json(url, until, policy.max_elapsed)
 
-            answer = await policy.acall(attempt, what=f"GET {url}", logger=self.log, deadline=until)
+            answer = await policy.acall(
+                attempt,
+                what=f"GET {url}",
+                logger=self.log,
+                deadline=until,
+            )
             try:
                 status = ExportJob.from_json(answer, job.export_type, reused=job.reused)
             except ValueError:
@@ -461,74 +429,19 @@ class SEIHook(BaseHook):
 
     async def aclose(self) -> None:
         """Close the ``httpx`` client of :meth:`aget_export` (a trigger calls it when done)."""
-        cached = self.__dict__.pop("_async_client", None)
-        if cached is not None and cached[0] is asyncio.get_running_loop():
-            await cached[1].aclose()
+        transport = self.__dict__.pop("_async", None)
+        if transport is not None and transport.loop is asyncio.get_running_loop():
+            await transport.aclose()
 
-    async def _aclient(self) -> Any:
-        """One ``httpx.AsyncClient`` per hook and event loop: its connection is reused from poll
-        to poll, and it is built in a thread (loading the CA bundle takes ~0.1 s, which would
-        block every trigger of the triggerer's loop)."""
-        import httpx
-
-        loop = asyncio.get_running_loop()
-        cached = self.__dict__.get("_async_client")
-        if cached is not None and cached[0] is loop and not cached[1].is_closed:
-            return cached[1]
-        settings = self.settings
-        connect, read = self.timeout
-
-        def build() -> httpx.AsyncClient:
-            mounts = {
-                f"{scheme}://": httpx.AsyncHTTPTransport(proxy=proxy, verify=settings.verify)
-                for scheme, proxy in settings.proxies.items()
-            }
-            return httpx.AsyncClient(
-                verify=settings.verify,
-                timeout=httpx.Timeout(read, connect=connect),
-                follow_redirects=False,
-                trust_env=not settings.proxies,
-                mounts=mounts or None,
+    def _async_transport(self) -> AsyncTransport:
+        """Return the hook's async transport for the running event loop (one per loop)."""
+        transport = self.__dict__.get("_async")
+        if transport is None or transport.loop not in (None, asyncio.get_running_loop()):
+            transport = AsyncTransport(
+                self.settings, self.timeout, self.redactor, self.rate_limiter, MAX_JSON_BYTES
             )
-
-        client = await asyncio.to_thread(build)
-        self.__dict__["_async_client"] = (loop, client)
-        return client
-
-    async def _aget_json(self, url: str) -> Any:
-        import httpx
-
-        settings = self.settings
-        headers = {"Accept": "application/json", **settings.auth_headers(v2=True)}
-        headers["User-Agent"] = f"airflow-provider-sei/{__version__}"
-        client = await self._aclient()
-        try:
-            async with client.stream(
-                "GET", url, params=settings.scope_params(), headers=headers
-            ) as response:
-                data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > MAX_JSON_BYTES:
-                        raise SEIResponseError(
-                            f"GET {url} answered more than {MAX_JSON_BYTES} bytes"
-                        )
-                status, reason = response.status_code, response.reason_phrase
-                answer_headers, final_url = response.headers, str(response.url)
-        except httpx.HTTPError as exc:
-            raise unreachable_async(
-                exc, settings.host, self.timeout, settings.scheme_assumed
-            ) from None
-        if not 200 <= status < 300:
-            raise status_error(
-                status, reason, answer_headers, final_url, bytes(data[:EXCERPT_BYTES]),
-                self.redactor, "exports",
-            )  # fmt: skip
-        try:
-            return json.loads(data)
-        except ValueError:
-            quoted = excerpt(bytes(data[:EXCERPT_BYTES]), self.redactor)
-            raise SEIResponseError(f"GET {url} did not answer JSON: {quoted}") from None
+            self.__dict__["_async"] = transport
+        return transport
 
     def download_export(
         self,
