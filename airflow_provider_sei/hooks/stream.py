@@ -50,6 +50,7 @@ EXCERPT_BYTES = 2048
 _EXCERPT_CHARS = 300
 DEFAULT_CHUNK_SIZE = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
+_INFLATE_INPUT = 64 << 10
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -63,7 +64,16 @@ class _Inflater:
         self.ended = False
 
     def feed(self, data: bytes, max_length: int) -> Iterator[bytes]:
-        """Decode ``data`` in pieces of at most ``max_length`` bytes."""
+        """Decode ``data`` in pieces of at most ``max_length`` bytes.
+
+        The input goes in 64 KiB at a time: zlib copies what it has not consumed yet into
+        ``unconsumed_tail`` after every call, so a whole 1 MiB read of a well-compressed body
+        would be copied (and allocated) again for every piece it decodes to.
+        """
+        for start in range(0, max(len(data), 1), _INFLATE_INPUT):
+            yield from self._feed(data[start : start + _INFLATE_INPUT], max_length)
+
+    def _feed(self, data: bytes, max_length: int) -> Iterator[bytes]:
         while True:
             if self._zlib is None or self._zlib.eof:
                 if not data:

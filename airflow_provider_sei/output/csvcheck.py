@@ -435,8 +435,11 @@ class CSVCheck:
             first_nl, last_nl = data.find(b"\n", lo, hi), data.rfind(b"\n", lo, hi)
             if self._blank and not prefix and _blank(data, lo, first_nl):
                 return False  # the first line is blank
-            if last_nl != first_nl and (  # the last line is blank: maybe trailing blank lines begin
-                data[last_nl - 1] == _LF or data[last_nl - 2 : last_nl] == b"\n\r"
+            if (
+                last_nl != first_nl
+                and (  # the last line is blank: maybe trailing blank lines begin
+                    data[last_nl - 1] == _LF or data[last_nl - 2 : last_nl] == b"\n\r"
+                )
             ):
                 return False
             if not self._expected and (  # one column: separators cannot reveal a blank line

@@ -278,9 +278,9 @@ class Target:
 class Staged:
     """One attempt's output file; ``write`` from one thread, then ``commit`` or ``abort``.
 
-    Writes go through a thread of their own, at most a few chunks behind: file and network
-    writes release the GIL, the CSV check does not, so the two overlap (about a third off a
-    large local export, see ``docs/benchmarks.md``).
+    Writes to object stores go through a thread of their own, at most a few chunks behind: a
+    write there can wait for a part upload, and the check goes on meanwhile. Local files are
+    written in the calling thread (see ``_LocalStaged``).
     """
 
     handle: IO[bytes]
@@ -348,6 +348,13 @@ class Staged:
 
 
 class _LocalStaged(Staged):
+    """A temporary sibling moved into place, written in the calling thread.
+
+    No write-behind thread: a page-cache write is short, and queued chunks freed by another
+    thread make glibc trim and regrow its heap -- tens of thousands of fresh pages per GiB
+    against a few hundred (``docs/benchmarks.md``, the phases table).
+    """
+
     def __init__(self, final: str) -> None:
         super().__init__()
         folder = os.path.dirname(final)
@@ -356,6 +363,11 @@ class _LocalStaged(Staged):
         self.final = final
         self.temp = os.path.join(folder, f"{_TEMP_PREFIX}{uuid.uuid4().hex}.tmp")
         self.handle = open(self.temp, "wb")  # noqa: SIM115 -- closed by commit or abort
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.handle.write(data)
+            self.bytes += len(data)
 
     def _publish(self) -> None:
         self.handle.close()

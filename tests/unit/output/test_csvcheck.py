@@ -143,6 +143,18 @@ def test_a_bad_row_reads_as_before():
     )
 
 
+@pytest.mark.parametrize("chunk", [7, 1 << 20])
+@pytest.mark.parametrize("name", [b"T1", b'"T, 1"'])
+def test_a_wide_row_and_a_narrow_row_do_not_cancel_out(name, chunk):
+    # One row with a field too many, the next with one too few, in one block: each row's
+    # fields are checked, not the block's sum of separators.
+    row = name + b",1,2\n"
+    raw = b"a,b,c\n" + row * 100 + name + b",1,2,3\n" + name + b",1\n" + row * 100
+    cuts = list(range(chunk, len(raw), chunk))
+    with pytest.raises(SEIResponseError, match=r"data row 101 \(header excluded\) has 4 fields"):
+        feed(raw, cuts)
+
+
 @pytest.mark.parametrize(
     ("raw", "rows", "columns"),
     [
