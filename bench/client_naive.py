@@ -1,14 +1,18 @@
-"""The naive export, as Airflow's HttpToS3Operator does it: ``response.content``, then write."""
+"""The naive export, as Airflow's HttpToS3Operator does it: ``response.content``, then write.
+
+``requests`` asks for gzip and decodes it, so against ``--gzip-reports`` this is the naive
+export of the gzip-encoded report.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
+import os
 
 import requests
 
-from bench.common import API_KEY, peak_rss_bytes, write_result
+from bench.common import API_KEY, Clock, peak_rss_bytes, prefault, write_result
 
 
 def main() -> None:
@@ -16,10 +20,13 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--body", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--prefault", type=int, default=0, help="bytes (see common.prefault)")
     parser.add_argument("--result", required=True)
     args = parser.parse_args()
     baseline = peak_rss_bytes()
-    started = time.perf_counter()
+    if args.prefault:
+        prefault(os.path.dirname(args.out), args.prefault)
+    clock = Clock()
     response = requests.post(
         args.url,
         json=json.loads(args.body),
@@ -29,11 +36,11 @@ def main() -> None:
     response.raise_for_status()
     with open(args.out, "wb") as handle:
         handle.write(response.content)
-    seconds = time.perf_counter() - started
+    elapsed = clock.elapsed()
     write_result(
         args.result,
         {
-            "seconds": seconds,
+            **elapsed,
             "bytes": len(response.content),
             "rss_base": baseline,
             "rss_peak": peak_rss_bytes(),

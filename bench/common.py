@@ -27,6 +27,41 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
+class Clock:
+    """Wall time, CPU time (user + system, every thread) and page faults since it was made."""
+
+    def __init__(self) -> None:
+        self._wall, self._usage = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+
+    def elapsed(self) -> dict[str, float]:
+        """``seconds`` (wall), ``cpu_seconds`` and ``page_faults`` (minor) so far."""
+        now, before = resource.getrusage(resource.RUSAGE_SELF), self._usage
+        return {
+            "seconds": time.perf_counter() - self._wall,
+            "cpu_seconds": now.ru_utime + now.ru_stime - before.ru_utime - before.ru_stime,
+            "page_faults": now.ru_minflt - before.ru_minflt,
+        }
+
+
+def prefault(folder: str | Path, size: int) -> None:
+    """Write ``size`` bytes to a scratch file in ``folder`` and delete it: recycle memory.
+
+    On a VM whose balloon driver reports free memory to the host (this one: virtio_balloon,
+    free page reporting), memory freed for about 2 seconds goes back to the host, and the
+    next write into the page cache pays for fresh pages: measured here, 1 GiB written to a
+    file takes 0.3 s of system time right after another GiB was written and deleted, 3 s
+    two seconds later. A tool started right after the previous run ended (curl) would write
+    into recycled memory and one that imports Airflow first (ours) into fresh memory; so
+    every measured export is preceded by this, within milliseconds, whatever the tool.
+    """
+    block = b"\0" * MiB
+    path = Path(folder) / f".prefault-{os.getpid()}"
+    with open(path, "wb") as handle:
+        for _ in range(-(-size // MiB)):
+            handle.write(block)
+    path.unlink()
+
+
 def peak_rss_bytes(pid: int | str = "self") -> int:
     """A process's peak RSS so far: ``VmHWM``, the high-water mark of its own memory.
 

@@ -8,6 +8,7 @@ operator's budget at 400, the floor is ``(teams + 1) / 400`` minutes.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from typing import Any
 
@@ -15,8 +16,20 @@ from bench.common import PYTHON, ROOT, child_env, emulator, run_child, sei_conne
 
 
 def run_fanout(
-    base_url: str, *, concurrency: int, files: bool, merged: bool, rpm: float = 0
+    base_url: str,
+    *,
+    concurrency: int,
+    files: bool,
+    merged: bool,
+    rpm: float = 0,
+    limiter: str = "ours",
+    pythonpath: str | None = None,
+    max_failed: int = 0,
 ) -> dict[str, Any]:
+    """Run the fan-out child once; ``pythonpath`` is added to the child's (a limiter library).
+
+    ``max_failed``: teams that may fail with the task still succeeding (and reporting them).
+    """
     out = ROOT / "bench" / "results" / "fanout"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -30,9 +43,16 @@ def run_fanout(
         str(concurrency),
         "--rpm",
         str(rpm),
+        "--limiter",
+        limiter,
+        "--max-failed",
+        str(max_failed),
     ]
     args += ["--files"] * files + ["--merged"] * merged
-    result = run_child(args, env=child_env(AIRFLOW_CONN_SEI_DEFAULT=sei_connection(base_url)))
+    env = child_env(AIRFLOW_CONN_HARNESS_SEI_DEFAULT=sei_connection(base_url))
+    if pythonpath:
+        env["PYTHONPATH"] += os.pathsep + pythonpath
+    result = run_child(args, env=env)
     shutil.rmtree(out, ignore_errors=True)
     return result
 
@@ -106,7 +126,9 @@ def _row(
         "ideal": ideal,
         "ratio": result["seconds"] / ideal,
         "failed": len(summary["failed"]),
-        "throttled": result["throttled"],
+        "throttled": result["sends"]["status_429"],
+        "requests": result["sends"]["requests"],
+        "most_in_60_s": result["sends"]["most_in_60_s"],
         "merged_rows": summary.get("merged_rows"),
         "rows": summary["rows"],
         "rss_growth_mib": (result["rss_peak"] - result["rss_import"]) / (1 << 20),

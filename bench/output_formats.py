@@ -1,6 +1,7 @@
 """Benchmark the output stage: each output format, with and without appended columns.
 
 Run: ``.venv/bin/python bench/output_formats.py [--mib 256] [--sweep]``. Prints a markdown table.
+``make bench`` runs the same cases (:func:`measure`) and puts the table in ``docs/benchmarks.md``.
 
 Each case runs in a fresh child process, which streams a generated report-like CSV (a team
 name, the catalogue's metrics with two decimals and some empty cells, ratings, dates) in 1 MiB
@@ -197,6 +198,32 @@ def row(label: str, columns: bool, result: dict) -> str:
             f"{out_mib:.1f} | {in_mib / out_mib:.1f}x | {result['rss'] / MiB:.1f} |")  # fmt: skip
 
 
+HEADER = [
+    "| format | columns | input MiB | MiB/s to file | MiB/s encoder only | output MiB "
+    "| ratio | RSS growth MiB |",
+    "|---|---|---:|---:|---:|---:|---:|---:|",
+]
+FORMATS = ("csv", "csv.gz", "parquet")
+
+
+def measure(mib: int, log: Any = print) -> list[dict[str, Any]]:
+    """Run every format, without and with appended columns; each case in a fresh process."""
+    results = []
+    for fmt in FORMATS:
+        for columns in (False, True):
+            result = {"format": fmt, "columns": columns, **run_case(mib, fmt, columns)}
+            results.append(result)
+            log(f"  output {fmt}{' +3 columns' if columns else ''}: "
+                f"{result['in'] / MiB / result['seconds']:.0f} MiB/s, "
+                f"RSS +{result['rss'] / MiB:.1f} MiB")  # fmt: skip
+    return results
+
+
+def table(results: list[dict[str, Any]]) -> list[str]:
+    """The results of :func:`measure` as the lines of a Markdown table."""
+    return [*HEADER, *(row(r["format"], r["columns"], r) for r in results)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=256, help="MiB of CSV input (default 256)")
@@ -212,10 +239,8 @@ def main() -> None:
         child(args)
         return
     print(f"Input: {args.mib} MiB of generated report CSV, 1 MiB chunks, to a local file.\n")
-    print("| format | columns | input MiB | MiB/s to file | MiB/s encoder only | output MiB "
-          "| ratio | RSS growth MiB |")  # fmt: skip
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for fmt in ("csv", "csv.gz", "parquet"):
+    print("\n".join(HEADER))
+    for fmt in FORMATS:
         for columns in (False, True):
             print(row(fmt, columns, run_case(args.mib, fmt, columns)), flush=True)
     if args.sweep:

@@ -1,4 +1,4 @@
-"""Parse cost: what importing the provider's operators adds on top of ``import airflow.sdk``.
+"""Parse cost: what importing the three operator modules adds on top of ``import airflow.sdk``.
 
 A DAG file that uses the operators pays this on every parse (in a fresh interpreter, or once
 per DAG-processor process). Each run is a fresh interpreter with a warm bytecode cache (as a
@@ -17,6 +17,7 @@ from bench.common import PYTHON, child_env, median
 OPERATOR_MODULES = (
     "airflow_provider_sei.operators.reports",
     "airflow_provider_sei.operators.fanout",
+    "airflow_provider_sei.operators.exports",
 )
 
 _PROBE = """

@@ -1,8 +1,11 @@
-"""``make bench``: streaming, fan-out and parse-cost benchmarks; writes ``docs/benchmarks.md``.
+"""``make bench``: streaming, output formats, fan-out and parse cost; writes ``docs/benchmarks.md``.
 
-Everything runs against the bundled emulator on 127.0.0.1, each exporter in its own process.
-The defaults are the issue's benchmarks (about 5 minutes on 2 cores); ``--quick`` is a
-one-minute smoke run. Raw results go to ``bench/results/results.json`` (git-ignored).
+Everything runs against the emulator (``python -m sei_emulator``) on 127.0.0.1, each exporter
+in its own process. The defaults are the issues' benchmarks (about 10 minutes on 2 cores);
+``--quick`` is a short smoke run. Raw results go to ``bench/results/results.json``
+(git-ignored). The rate-limiter comparison is not re-run here (it needs libraries that are
+not dependencies): ``python -m bench.limiters`` stores it in ``bench/limiters.json``, and this
+renders it.
 """
 
 from __future__ import annotations
@@ -20,25 +23,31 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: make the ``bench`` package importable
 
+from bench import report  # noqa: E402
 from bench.common import machine  # noqa: E402
-from bench.fanout import bench_fanout  # noqa: E402
-from bench.parse import bench_parse  # noqa: E402
-from bench.stream import bench_stream  # noqa: E402
 
-THROUGHPUT_TARGET = 0.8  # x curl
-RSS_TARGET_MIB = 64  # growth at 1 GiB
-RATE_LIMIT_TARGET = 1.2  # x the floor
+ALL = "stream,phases,formats,output,fanout,parse,emulator"
 
 
 def _ints(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__)
-    p.add_argument("--only", default="stream,fanout,parse,emulator", help="benchmarks to run")
-    p.add_argument("--sizes", type=_ints, default=[10, 100, 1024], help="MiB, comma-separated")
+    p.add_argument("--only", default=ALL, help=f"benchmarks to run, of {ALL}")
+    p.add_argument("--sizes", type=_ints, default=[10, 512, 1024], help="MiB, comma-separated")
+    p.add_argument("--encodings", type=_names, default=("identity", "gzip"))
     p.add_argument("--repeats", type=int, default=3, help="runs per size and tool (median)")
+    p.add_argument("--naive-max-mib", type=int, default=512, help="larger: no naive run")
+    p.add_argument("--prototypes", type=_names, default=(), help="bench.prototypes names")
+    p.add_argument("--phases-mib", type=int, default=512)
+    p.add_argument("--formats-mib", type=int, default=256, help="our export in each format")
+    p.add_argument("--output-mib", type=int, default=256, help="the encoders alone")
     p.add_argument("--teams", type=int, default=500)
     p.add_argument("--latency-ms", type=int, default=100)
     p.add_argument("--concurrency", type=_ints, default=[8, 32], help="comma-separated")
@@ -46,16 +55,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--parse-runs", type=int, default=15)
     p.add_argument("--quick", action="store_true", help="small sizes, one repeat, 100 teams")
     p.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    p.add_argument(
+        "--render", action="store_true", help="only re-render the document from the last results"
+    )
     args = p.parse_args(argv)
     if args.quick:
-        args.sizes, args.repeats, args.teams = [10, 100], 1, 100
+        args.sizes, args.repeats, args.teams, args.phases_mib = [10, 64], 1, 100, 64
+        args.formats_mib, args.output_mib = 32, 16
         args.rate_limit, args.parse_runs, args.concurrency = 0, 5, [8]
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    only = set(args.only.split(","))
+    raw = ROOT / "bench" / "results" / "results.json"
+    if args.render:  # after editing bench/explanation.md or bench/report.py
+        Path(args.output).write_text(report.render(json.loads(raw.read_text())))
+        print(f"Wrote {args.output} from {raw}")
+        return 0
+    only = set(_names(args.only))
     started = time.perf_counter()
     results: dict[str, Any] = {
         "machine": machine(),
@@ -65,16 +83,48 @@ def main(argv: list[str] | None = None) -> int:
     print("Machine:", results["machine"])
     load = results["load"] = {"start": os.getloadavg()[0]}
     if "stream" in only:
-        print(f"Streaming {args.sizes} MiB x {args.repeats}")
-        results["stream"] = bench_stream(args.sizes, args.repeats)
+        from bench.stream import bench_stream
+
+        print(f"Streaming {args.sizes} MiB, {args.encodings}, x {args.repeats}")
+        results["stream"] = bench_stream(
+            args.sizes,
+            args.repeats,
+            encodings=args.encodings,
+            naive_max_mib=args.naive_max_mib,
+            prototypes=args.prototypes,
+        )
         load["after streaming"] = os.getloadavg()[0]
+    if "phases" in only:
+        from bench.phases import bench_phases
+
+        print(f"Phases of a {args.phases_mib} MiB export")
+        results["phases"] = bench_phases(
+            args.phases_mib, args.repeats, encodings=args.encodings, prototypes=args.prototypes
+        )
+        load["after phases"] = os.getloadavg()[0]
+    if "formats" in only:
+        from bench.stream import bench_formats
+
+        print(f"Our {args.formats_mib} MiB export in each output format")
+        results["formats"] = bench_formats(args.formats_mib, max(1, args.repeats - 1))
+        load["after formats"] = os.getloadavg()[0]
+    if "output" in only:
+        from bench.output_formats import measure as measure_output
+
+        print(f"Output encoders on {args.output_mib} MiB")
+        results["output"] = {"mib": args.output_mib, "rows": measure_output(args.output_mib)}
+        load["after output"] = os.getloadavg()[0]
     if "fanout" in only:
+        from bench.fanout import bench_fanout
+
         print(f"Fan-out: {args.teams} teams at {args.latency_ms} ms")
         results["fanout"] = bench_fanout(
             args.teams, args.latency_ms, args.concurrency, rate_limit=args.rate_limit or None
         )
         load["after fan-out"] = os.getloadavg()[0]
     if "parse" in only:
+        from bench.parse import bench_parse
+
         print(f"Parse cost x {args.parse_runs}")
         results["parse"] = bench_parse(args.parse_runs)
         load["after parse"] = os.getloadavg()[0]
@@ -85,164 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         results["emulator"] = measure()
         load["after emulator"] = os.getloadavg()[0]
     results["total_seconds"] = time.perf_counter() - started
-    raw = ROOT / "bench" / "results" / "results.json"
     raw.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(json.dumps(results, indent=1))
-    Path(args.output).write_text(render(results))
+    Path(args.output).write_text(report.render(results))
     print(f"Wrote {args.output} and {raw} in {results['total_seconds']:.0f} s")
     return 0
-
-
-# -- the report ---------------------------------------------------------------------------------
-
-
-def _verdict(ok: bool) -> str:
-    return "**met**" if ok else "**missed**"
-
-
-def render(results: dict[str, Any]) -> str:
-    lines = [
-        "# Benchmarks",
-        "",
-        "<!-- Generated by `make bench` (bench/run.py); the explanation at the end is",
-        "     bench/explanation.md. Do not edit by hand: re-run the benchmarks. -->",
-        "",
-        f"Run on {results['date']} with `{results['command']}`, in "
-        f"{results['total_seconds'] / 60:.1f} minutes.",
-        "",
-        "| machine | |",
-        "| --- | --- |",
-        *(f"| {key} | {value} |" for key, value in results["machine"].items()),
-        "| load average (1 min) | "
-        + ", ".join(f"{when}: {value:.2f}" for when, value in results["load"].items())
-        + " |",
-        "",
-        "The benchmarks use up to two processes at a time (the emulator and one exporter); a "
-        "load average well above that means other work shared the CPU and the numbers are "
-        "pessimistic.",
-        "",
-    ]
-    if "stream" in results:
-        lines += _render_stream(results["stream"])
-    if "fanout" in results:
-        lines += _render_fanout(results["fanout"])
-    if "parse" in results:
-        lines += _render_parse(results["parse"])
-    if "emulator" in results:
-        lines += [
-            "## The emulator",
-            "",
-            "Its own speed and memory (in-process for the cold report, else its CLI).",
-            "Target: a 1,000-team org's one-year team report from the root in under 2 s, cold.",
-            "",
-            *results["emulator"],
-            "",
-        ]
-    explanation = ROOT / "bench" / "explanation.md"
-    if explanation.exists():
-        lines += [explanation.read_text().rstrip(), ""]
-    return "\n".join(lines)
-
-
-def _render_stream(rows: list[dict[str, Any]]) -> list[str]:
-    lines = [
-        "## Streaming one report to a local file",
-        "",
-        "Median of the runs. *time* is the export inside its process (curl's `time_total`; "
-        "Python start-up and imports excluded); *RSS growth* is the peak during the export "
-        "minus the peak before it (for ours: after a first, empty export paid the one-time "
-        "lazy imports and connection lookup; curl: its whole peak). *first export* is that "
-        "one-time cost.",
-        "",
-        "| size | tool | time (s) | MiB/s | x curl | RSS growth (MiB) | peak RSS (MiB) "
-        "| first export (s) | runs (s) |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for row in rows:
-        fixed = row.get("fixed_seconds")
-        lines.append(
-            f"| {row['size_mib']} MiB | {row['tool']} | {row['seconds']:.2f} | "
-            f"{row['mib_per_s']:.0f} | {row['vs_curl']:.2f} | {row['rss_growth_mib']:.1f} | "
-            f"{row['peak_rss_mib']:.0f} | {'' if fixed is None else f'{fixed:.2f}'} | "
-            f"{', '.join(f'{s:.2f}' for s in row['runs'])} |"
-        )
-    ours = {row["size_mib"]: row for row in rows if row["tool"] == "ours"}
-    lines += ["", "Targets (ours):", ""]
-    for size, row in sorted(ours.items()):
-        lines.append(
-            f"- {size} MiB: throughput {row['vs_curl']:.2f}x curl (target ≥ "
-            f"{THROUGHPUT_TARGET}x): {_verdict(row['vs_curl'] >= THROUGHPUT_TARGET)}"
-        )
-    big = ours.get(1024)
-    if big:
-        lines.append(
-            f"- 1 GiB: peak RSS growth {big['rss_growth_mib']:.1f} MiB (target ≤ "
-            f"{RSS_TARGET_MIB} MiB): {_verdict(big['rss_growth_mib'] <= RSS_TARGET_MIB)}; "
-            f"{big['rss_growth_incl_lazy_imports_mib']:.1f} MiB counting the first export's "
-            "lazy imports too"
-        )
-    return [*lines, ""]
-
-
-def _render_fanout(rows: list[dict[str, Any]]) -> list[str]:
-    lines = [
-        "## Fan-out over an org tree",
-        "",
-        "`SEIMultiTeamReportOperator(org_tree_id=1)` in its own process: one listing call, "
-        "then one export per team. Ideal without a rate limit: "
-        "`(ceil(teams / concurrency) + 1) x latency`; with one: `(teams + 1) / limit` minutes.",
-        "",
-        "| teams | latency | concurrency | per-team files | merged CSV | emulator limit "
-        "| budget | time (s) | ideal / floor (s) | x ideal | failed | 429s | merged rows "
-        "| RSS growth (MiB) |",
-        "| ---: | ---: | ---: | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: |",
-    ]
-    for row in rows:
-        limit = f"{row['rate_limit']}/min" if row["rate_limit"] else "-"
-        lines.append(
-            f"| {row['teams']} | {row['latency_ms']} ms | {row['concurrency']} | "
-            f"{'yes' if row['files'] else '-'} | {'yes' if row['merged'] else '-'} | {limit} | "
-            f"{limit} | {row['seconds']:.2f} | {row['ideal']:.2f} | {row['ratio']:.2f} | "
-            f"{row['failed']} | {row['throttled']} | {row['merged_rows'] or '-'} | "
-            f"{row['rss_growth_mib']:.1f} |"
-        )
-    limited = [row for row in rows if row["rate_limit"]]
-    if limited:
-        row = limited[0]
-        ok = row["ratio"] <= RATE_LIMIT_TARGET and row["failed"] == 0
-        lines += [
-            "",
-            f"Target: with the emulator limiting to {row['rate_limit']}/min, within "
-            f"{RATE_LIMIT_TARGET}x the floor and no failed export: {row['ratio']:.2f}x, "
-            f"{row['failed']} failed, {row['throttled']} 429s: {_verdict(ok)}.",
-        ]
-    return [*lines, ""]
-
-
-def _render_parse(result: dict[str, Any]) -> list[str]:
-    lines = [
-        "## Parse cost",
-        "",
-        f"Importing both operator modules on top of `import airflow.sdk`, in a fresh "
-        f"interpreter with a warm bytecode cache, median of {result['runs']} runs: "
-        f"**{result['operators_ms']:.1f} ms** (`import airflow.sdk` itself: "
-        f"{result['sdk_ms']:.0f} ms). Alone: "
-        + ", ".join(f"`{m}` {ms:.1f} ms" for m, ms in result["per_module_ms"].items())
-        + f". The import adds {result['added_modules']} modules, from the packages "
-        + ", ".join(f"`{p}`" for p in result["added_packages"])
-        + ": nothing that `airflow.sdk` has not already loaded.",
-        "",
-        "Heaviest imports after `airflow.sdk` (`python -X importtime`, one run):",
-        "",
-        "| module | depth | self (ms) | cumulative (ms) |",
-        "| --- | ---: | ---: | ---: |",
-        *(
-            f"| `{e['module']}` | {e['depth']} | {e['self_ms']:.2f} | {e['cumulative_ms']:.2f} |"
-            for e in result["heaviest"]
-        ),
-    ]
-    return [*lines, ""]
 
 
 if __name__ == "__main__":
