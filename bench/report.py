@@ -41,8 +41,8 @@ def render(results: dict[str, Any]) -> str:
         + ", ".join(f"{when}: {value:.2f}" for when, value in results["load"].items())
         + " |",
         "",
-        "The benchmarks use up to three busy threads at a time (the emulator, and an exporter "
-        "with its write-behind thread); a load average above 2 means other work shared the two "
+        "The benchmarks use up to two busy processes at a time (the emulator and an exporter); "
+        "a load average above 2 means other work shared the two "
         "cores and every wall time is pessimistic -- CPU times much less so.",
         "",
     ]
@@ -153,7 +153,7 @@ def _render_phases(rows: list[dict[str, Any]]) -> list[str]:
         "kept-alive connection, in one process; median of the repeats. *read*: the body "
         "through `Body.chunks()` (socket reads, gzip decoding, the end proven); *+ check*: "
         "each chunk fed to `CSVCheck`; *+ write*: each chunk written through the staged "
-        "local file (write-behind thread, temporary sibling, `os.replace`), no check; "
+        "local file (temporary sibling, `os.replace`), no check; "
         "*write_body*: one attempt, check and write together; *download_report*: the "
         "hook's call; *execute*: the operator's.",
         "",
