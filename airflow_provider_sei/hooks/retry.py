@@ -39,7 +39,13 @@ from airflow_provider_sei.hooks.form import (
 
 T = TypeVar("T")
 
+
 #: 408 and 429 are the only 4xx a client may repeat unchanged; 501 and 505 never change.
+def now() -> float:
+    """Read the clock of every time bound (``time.monotonic``): the one the whole hook uses."""
+    return time.monotonic()
+
+
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -125,7 +131,7 @@ class RetryPolicy:
         The last error is re-raised as it is; ``what`` (a method and URL, never a secret) names
         the call in the one log line written before each retry.
 
-        :param deadline: a ``time.monotonic()`` value: no wait ends after it, so no attempt
+        :param deadline: a :func:`now` value: no wait ends after it, so no attempt
             starts after it. Default: ``max_elapsed`` from now.
         """
         return self._retrying(tenacity.Retrying, what, logger, deadline)(fn)
@@ -142,7 +148,7 @@ class RetryPolicy:
         return await self._retrying(tenacity.AsyncRetrying, what, logger, deadline)(fn)
 
     def _retrying(self, kind: Any, what: str, logger: Any, deadline: float | None) -> Any:
-        until = deadline if deadline is not None else time.monotonic() + self.max_elapsed
+        until = deadline if deadline is not None else now() + self.max_elapsed
         options: dict[str, Any] = {}
         if kind is tenacity.Retrying:
             options["sleep"] = self.sleep
@@ -161,13 +167,13 @@ class RetryPolicy:
 
 
 class _OutOfTime(tenacity.stop.stop_base):
-    """Stop when the next wait would end at or after ``until`` (a ``time.monotonic()`` value)."""
+    """Stop when the next wait would end at or after ``until`` (a :func:`now` value)."""
 
     def __init__(self, until: float) -> None:
         self.until = until
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        return time.monotonic() + (retry_state.upcoming_sleep or 0.0) >= self.until
+        return now() + (retry_state.upcoming_sleep or 0.0) >= self.until
 
 
 def _log_retry(

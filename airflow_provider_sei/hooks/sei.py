@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -374,14 +373,14 @@ class SEIHook(BaseHook):
     ) -> ExportJob:
         """Poll the job every ``poll_interval`` seconds until it finished; return it completed.
 
-        :param started: a ``time.monotonic()`` value ``max_wait`` counts from (default now).
+        :param started: a ``now()`` value ``max_wait`` counts from (default: now).
         :param sleep: waits and returns True when the wait was interrupted (default: wait on
             :attr:`cancel`).
         :raises SEIExportJobError: the job ended ``FAILED`` or ``CANCELLED``.
         :raises SEITimeoutError: it had not finished after ``max_wait`` seconds.
         """
         wait = sleep or self.cancel.wait
-        until = (started if started is not None else time.monotonic()) + max_wait
+        until = (started if started is not None else now()) + max_wait
         while True:
             job = self.get_export(job)
             self.log.info("SEI export job %s: %s", job.export_id, job.status or "no status yet")
@@ -389,7 +388,7 @@ class SEIHook(BaseHook):
                 raise SEIExportJobError(job.export_id, job.status or "", job.message)
             if job.finished:
                 return job
-            left = until - time.monotonic()
+            left = until - now()
             if left <= 0:
                 raise SEITimeoutError(
                     f"SEI export job {job.export_id} had not finished after max_wait="

@@ -33,7 +33,6 @@ import contextlib
 import http.client
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,16 +42,11 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from airflow_provider_sei.exceptions import SEITimeoutError
 from airflow_provider_sei.hooks.ratelimit import RateLimiter
-from airflow_provider_sei.hooks.retry import parse_retry_after
+from airflow_provider_sei.hooks.retry import now, parse_retry_after
 
 _MAX_LINE = 65536
 _MAX_INTERIM_HEADERS = 100
 _local = threading.local()
-
-
-def now() -> float:
-    """Read the clock of every time bound (``time.monotonic``)."""
-    return time.monotonic()
 
 
 class Deadline:

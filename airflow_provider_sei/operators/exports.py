@@ -22,6 +22,7 @@ from airflow_provider_sei.exceptions import (
     SEIInvalidRequestError,
     SEITimeoutError,
 )
+from airflow_provider_sei.hooks.retry import now
 from airflow_provider_sei.models import ExportJob, ExportJobRequest, parse_export_type
 from airflow_provider_sei.models._parse import is_nullish, parse_choice, parse_number
 from airflow_provider_sei.models.exports import CANCELLED, FAILED
@@ -192,13 +193,13 @@ class SEIExportOperator(SEIExportBaseOperator):
         )
         job: ExportJob | None = getattr(self, "_job", None)  # resumed after the trigger
         if job is None:
-            started = time.monotonic()
+            started = now()
             job = self.hook.create_export(request)
             if job.status in (FAILED, CANCELLED):
                 raise SEIExportJobError(job.export_id, job.status, job.message)
             if not job.finished:
                 if self.deferrable:
-                    self._defer(job, poll_interval, max_wait - (time.monotonic() - started))
+                    self._defer(job, poll_interval, max_wait - (now() - started))
                 job = self.hook.wait_for_export(
                     job, poll_interval=poll_interval, max_wait=max_wait, started=started
                 )
