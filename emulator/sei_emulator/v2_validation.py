@@ -26,7 +26,6 @@ form):
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -45,7 +44,7 @@ from sei_emulator.v2_catalogue import (
     ExportTypeSpec,
     V2Metric,
 )
-from sei_emulator.validation import ApiError
+from sei_emulator.validation import ApiError, json_object
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -79,12 +78,7 @@ def parse_export_request(
     export_type: ExportType, raw: bytes, org: Org
 ) -> tuple[ExportRequest, dict[str, Any]]:
     """Validate a create body against ``org``: the request and the parsed JSON body."""
-    try:
-        body = json.loads(raw.decode("utf-8")) if raw.strip() else None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ApiError(400, f"Malformed JSON request body: {err}") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object")
+    body = json_object(raw)
     spec = SPECS[export_type]
     scope = _object(body, "scope", "scope")
     team_id = _string(scope, "teamId", "scope.teamId")

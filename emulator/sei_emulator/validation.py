@@ -83,15 +83,20 @@ def check_format(query: dict[str, str]) -> None:
         raise ApiError(400, "Unsupported format: only csv is supported (use ?format=csv)")
 
 
-def parse_report_request(raw: bytes, org: Org) -> TeamReportRequest | ContributorReportRequest:
-    """Validate a reports request body against ``org``; raise :class:`ApiError` if invalid."""
+def json_object(raw: bytes) -> dict[str, Any]:
+    """Parse a request body that must be a JSON object; raise a 400 :class:`ApiError` if not."""
     try:
         body = json.loads(raw.decode("utf-8")) if raw.strip() else None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ApiError(400, f"Malformed JSON request body: {err}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object")
-    body = {k: v for k, v in body.items() if v is not None}
+    return body
+
+
+def parse_report_request(raw: bytes, org: Org) -> TeamReportRequest | ContributorReportRequest:
+    """Validate a reports request body against ``org``; raise :class:`ApiError` if invalid."""
+    body = {k: v for k, v in json_object(raw).items() if v is not None}
     contributor = any(k in body for k in CONTRIBUTOR_FIELDS)
     if contributor and any(k in body for k in TEAM_FIELDS):
         raise ApiError(
