@@ -24,8 +24,9 @@ import logging
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -59,6 +60,8 @@ class RecordedRequest:
     :param fault: the fault applied, e.g. ``status:503``, ``truncate:0.5``, ``error_rate_429``,
         ``rate_limit_per_minute``, ``job:cut_download:0.5`` (a V2 job's cut download); None
         when none was.
+    :param received: ``time.monotonic()`` when the request had been read in full (a stalled
+        request is recorded when its handler ends; this says when it began).
     """
 
     method: str
@@ -68,6 +71,7 @@ class RecordedRequest:
     status: int
     bytes_sent: int
     fault: str | None
+    received: float = 0.0
 
 
 class AbortRequest(Exception):
@@ -194,7 +198,9 @@ class _Handler(BaseHTTPRequestHandler):
             ex.sent = sent
         body = _json_or_none(ex.raw)
         self.server.emulator._record(
-            RecordedRequest(ex.method, ex.path, ex.query, body, ex.status, ex.sent, ex.fault)
+            RecordedRequest(
+                ex.method, ex.path, ex.query, body, ex.status, ex.sent, ex.fault, ex.received
+            )
         )
         log.info("%s %s %s %d", ex.method, ex.path, ex.status or "-", ex.sent)
 
@@ -363,6 +369,7 @@ class _Exchange:
     sent: int = 0
     fault: str | None = None
     recorded: bool = False
+    received: float = field(default_factory=time.monotonic)
 
 
 def _parts(body: Body, limit: int | None, piece: int | None) -> Iterator[memoryview]:

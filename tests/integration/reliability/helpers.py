@@ -255,6 +255,26 @@ def requests_served(emu: Any, script_len: int, *, at_least: int = 0, wait_s: flo
         time.sleep(0.02)
 
 
+def first_request_at(emu: Any, run: RunRecord, wait_s: float = 5) -> float:
+    """When the first report request of ``run``'s try had been read (``time.monotonic()``).
+
+    The documented time bound counts from there: what runs before it (rendering, the connection
+    lookup, the destination's check) is not the export's HTTP work, and on a loaded machine it
+    alone can take a noticeable share of a test's small ``max_elapsed``. A stalled request is
+    recorded when its handler ends, so a previous test's may arrive after the reset: only
+    requests received after the try began count, waiting briefly for one.
+    """
+    assert run.started is not None
+    deadline = time.monotonic() + wait_s
+    while True:
+        seen = [r.received for r in report_requests(emu) if r.received >= run.started]
+        if seen or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert seen, "the emulator recorded no report request of this try"
+    return min(seen)
+
+
 def retry_lines(text: str) -> list[dict[str, Any]]:
     """The hook's retry log lines found in ``text``: attempt, max, what failed, wait."""
     return [
