@@ -94,6 +94,13 @@ def parse_number(field: str, value: Any, *, minimum: float = 0.0) -> float:
     return number
 
 
+def parse_budget(field: str, value: Any) -> float | None:
+    """Parse a requests-per-minute budget: a positive number, or None, ``"None"`` or 0 for none."""
+    if is_nullish(value):
+        return None
+    return parse_number(field, value, minimum=0.0) or None
+
+
 def parse_bool(field: str, value: Any) -> bool:
     """Parse a bool; ``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0`` from
     templates."""

@@ -24,7 +24,7 @@ from airflow_provider_sei.exceptions import (
 )
 from airflow_provider_sei.hooks.retry import now
 from airflow_provider_sei.models import ExportJob, ExportJobRequest, parse_export_type
-from airflow_provider_sei.models._parse import is_nullish, parse_choice, parse_number
+from airflow_provider_sei.models._parse import is_nullish, parse_budget, parse_choice, parse_number
 from airflow_provider_sei.models.exports import CANCELLED, FAILED
 from airflow_provider_sei.operators._base import SEIExportBaseOperator, fail_fast
 from airflow_provider_sei.operators.reports import COMMON_DOC
@@ -153,7 +153,7 @@ class SEIExportOperator(SEIExportBaseOperator):
 
         return SEIHook(
             harness_sei_conn_id=self.harness_sei_conn_id,
-            requests_per_minute=self._budget(),
+            requests_per_minute=parse_budget("requests_per_minute", self.requests_per_minute),
         )
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
@@ -183,7 +183,7 @@ class SEIExportOperator(SEIExportBaseOperator):
         request = self.build_request(dates)
         poll_interval = parse_number("poll_interval", self.poll_interval, minimum=0.01)
         max_wait = parse_number("max_wait", self.max_wait, minimum=0.01)
-        self._budget()
+        parse_budget("requests_per_minute", self.requests_per_minute)
         limits = self.csv_limits()
         target = self.hook.prepare_destination(
             self.destination_arg(),
@@ -267,17 +267,12 @@ class SEIExportOperator(SEIExportBaseOperator):
                 harness_sei_conn_id=self.harness_sei_conn_id,
                 poll_interval=poll_interval,
                 end_time=time.time() + max(max_wait, 0.0),
-                requests_per_minute=self._budget(),
+                requests_per_minute=parse_budget("requests_per_minute", self.requests_per_minute),
             ),
             method_name="execute_complete",
             # The trigger ends itself at end_time; this only catches a triggerer that died.
             timeout=timedelta(seconds=max(max_wait, 0.0) + 300),
         )
-
-    def _budget(self) -> float | None:
-        if is_nullish(self.requests_per_minute):
-            return None
-        return parse_number("requests_per_minute", self.requests_per_minute, minimum=0.0) or None
 
     def _output_format(self) -> str:
         compression = parse_choice("compression", self.compression, COMPRESSIONS, default="none")

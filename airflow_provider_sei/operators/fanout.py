@@ -26,7 +26,7 @@ from airflow_provider_sei.models import (
     parse_id,
     parse_list,
 )
-from airflow_provider_sei.models._parse import is_nullish, parse_int, parse_number
+from airflow_provider_sei.models._parse import parse_budget, parse_int
 from airflow_provider_sei.operators._base import (
     DEFAULT_CONN_ID,
     SEIOperatorMixin,
@@ -252,7 +252,7 @@ class SEIMultiTeamReportOperator(SEIOperatorMixin, BaseOperator):
         return SEIHook(
             harness_sei_conn_id=self.harness_sei_conn_id,
             pool_maxsize=parse_int("max_concurrency", self.max_concurrency, minimum=1),
-            requests_per_minute=_budget(self.requests_per_minute),
+            requests_per_minute=parse_budget("requests_per_minute", self.requests_per_minute),
         )
 
     # -- the task ------------------------------------------------------------------------------
@@ -262,7 +262,9 @@ class SEIMultiTeamReportOperator(SEIOperatorMixin, BaseOperator):
             concurrency = parse_int("max_concurrency", self.max_concurrency, minimum=1)
             max_failed = parse_int("max_failed_teams", self.max_failed_teams, minimum=0)
             dedupe = parse_bool("dedupe", self.dedupe)
-            _budget(self.requests_per_minute)  # checked before the org tree is listed
+            parse_budget(
+                "requests_per_minute", self.requests_per_minute
+            )  # checked before the org tree is listed
             with tempfile.TemporaryDirectory(prefix="sei-fanout-") as spool_dir:
                 plan = self._plan(context, Path(spool_dir))
                 teams = self._teams()
@@ -485,7 +487,7 @@ class SEIMultiTeamReportOperator(SEIOperatorMixin, BaseOperator):
         return name
 
     def _log_start(self, teams: list[Team], plan: _Plan, concurrency: int) -> None:
-        budget = _budget(self.requests_per_minute)
+        budget = parse_budget("requests_per_minute", self.requests_per_minute)
         self.log.info(
             "Exporting the SEI team report of %d teams for %s .. %s (from %s): %d at a time, "
             "%s; per-team files to %s; merged report to %s",
@@ -554,12 +556,6 @@ class SEIMultiTeamReportOperator(SEIOperatorMixin, BaseOperator):
             "duplicates_dropped": result.duplicates,
             "columns": result.columns,
         }
-
-
-def _budget(value: Any) -> float | None:
-    if is_nullish(value) or (isinstance(value, str) and value.strip() == "0"):
-        return None
-    return parse_number("requests_per_minute", value, minimum=0.0) or None
 
 
 def _is_fatal(error: BaseException | None) -> bool:
