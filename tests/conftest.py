@@ -12,6 +12,9 @@ Fixtures (all documented below; import nothing, just name them in a test's argum
 * ``sei_conn``: points ``harness_sei_default`` at the emulator through
   ``AIRFLOW_CONN_HARNESS_SEI_DEFAULT``;
   ``sei_conn.set(**extras)`` re-points it with connection extras (e.g. ``max_retries=0``).
+* ``v2_extras`` / ``v2_conn``: the V2 scope (project and org identifiers) with quick retries
+  as connection extras, and ``harness_sei_default`` at the emulator with them; the emulator's
+  export jobs then complete on their second poll.
 * ``s3_server`` (session) / ``s3``: a real S3 endpoint (moto server mode) on 127.0.0.1, and
   per test an ``aws_default`` connection to it and a fresh bucket (``s3.bucket``).
 * ``run_dag``: ``run_dag(dag, logical_date=..., run_after=...)`` serializes a DAG built in a
@@ -195,6 +198,29 @@ def make_sei_conn(monkeypatch: pytest.MonkeyPatch) -> Callable[..., SEIConnectio
 def sei_conn(sei_emulator: Any, make_sei_conn: Callable[..., SEIConnection]) -> SEIConnection:
     """``harness_sei_default`` pointing at the emulator, with no extras (the hook's defaults)."""
     return make_sei_conn(sei_emulator.base_url, _emulator_key(sei_emulator))
+
+
+@pytest.fixture
+def v2_extras() -> dict[str, Any]:
+    """The V2 scope every V2 call needs, and quick retries: one, after at most 1 s."""
+    return {
+        "project_identifier": "proj-sei",
+        "org_identifier": "org-sei",
+        "backoff_initial": 0.01,
+        "backoff_max": 1,
+        "max_retries": 1,
+    }
+
+
+@pytest.fixture
+def v2_conn(
+    sei_emulator: Any, make_sei_conn: Callable[..., SEIConnection], v2_extras: dict[str, Any]
+) -> SEIConnection:
+    """``harness_sei_default`` at the emulator with ``v2_extras``; jobs complete on poll 2."""
+    from sei_emulator import V2Settings
+
+    sei_emulator.set_v2(V2Settings(complete_after_polls=2))
+    return make_sei_conn(sei_emulator.base_url, _emulator_key(sei_emulator), **v2_extras)
 
 
 def _emulator_key(emulator: Any) -> str:

@@ -42,8 +42,6 @@ from airflow_provider_sei.operators._base import SEIExportBaseOperator
 from airflow_provider_sei.operators.exports import SEIExportOperator
 
 KEY = "sei-emulator-key"
-IDS = {"project_identifier": "proj-sei", "org_identifier": "org-sei"}
-FAST = {"backoff_initial": 0.01, "backoff_max": 1, "max_retries": 1}
 START = pendulum.datetime(2024, 1, 1, tz="UTC")
 MONTHLY = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")
 RUN_AT = pendulum.datetime(2024, 4, 1, tz="UTC")  # the data interval: March 2024
@@ -82,13 +80,6 @@ TYPE_KWARGS: dict[str, dict[str, Any]] = {
 
 
 # -- fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def v2_conn(sei_emulator, make_sei_conn):
-    """``harness_sei_default`` at the emulator with the V2 identifiers and fast retries."""
-    sei_emulator.set_v2(V2Settings(complete_after_polls=2))
-    return make_sei_conn(sei_emulator.base_url, KEY, **IDS, **FAST)
 
 
 @dataclass
@@ -561,7 +552,7 @@ def test_a_download_cut_every_time_fails_and_keeps_the_previous_file(
     dag_run = run_dag(dag, RUN_AT)
     assert run_dag.states(dag_run) == {"export": "failed"}
     assert "cut short" in timeline.error
-    assert len(downloads(sei_emulator)) == FAST["max_retries"] + 1
+    assert len(downloads(sei_emulator)) == v2_conn.extra["max_retries"] + 1
     assert previous.read_bytes() == PREVIOUS
     assert temp_files(tmp_path) == []
 

@@ -238,12 +238,9 @@ def test_a_parquet_file_carries_the_types_it_was_written_with(
     assert statistics(output) == (pq.read_metadata(target).num_rows, target.stat().st_size)
 
 
-def test_a_v2_export_names_its_type_and_team(
-    lineage, run_dag, sei_emulator, make_sei_conn, tmp_path
-):
+def test_a_v2_export_names_its_type_and_team(lineage, run_dag, sei_emulator, v2_conn, tmp_path):
     from sei_emulator import V2Settings
 
-    make_sei_conn(sei_emulator.base_url, API_KEY, project_identifier="p", org_identifier="o")
     sei_emulator.set_v2(V2Settings(complete_after_polls=1))
     target = tmp_path / "efficiency.csv.gz"
     dag = one_task(

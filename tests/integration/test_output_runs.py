@@ -39,6 +39,15 @@ from airflow_provider_sei.output.formats import NULL_VALUES
 START = pendulum.datetime(2024, 1, 1, tz="UTC")
 WEEK = {"date_start": "2024-01-01", "date_end": "2024-01-07"}
 WEEKLY = CronDataIntervalTimetable("0 0 * * 1", timezone="UTC")
+#: A V2 efficiency export of one team's quarter.
+EFFICIENCY = {
+    "export_type": "efficiency",
+    "team_id": "123",
+    "granularity": "monthly",
+    "date_start": "2024-01-01",
+    "date_end": "2024-03-31",
+    "poll_interval": 0.01,
+}
 
 
 def records(data: bytes) -> list[list[str]]:
@@ -172,24 +181,11 @@ def _same_values(table: pa.Table, csv_records: list[list[str]]) -> None:
         assert table.column(name).to_pylist() == [_cell(r[index], kind) for r in rows], name
 
 
-def test_parquet_is_typed_and_holds_the_reports_values(
-    run_dag, sei_emulator, make_sei_conn, tmp_path
-):
+def test_parquet_is_typed_and_holds_the_reports_values(run_dag, sei_emulator, v2_conn, tmp_path):
     from sei_emulator import V2Settings
 
-    make_sei_conn(
-        sei_emulator.base_url, "sei-emulator-key", project_identifier="p", org_identifier="o"
-    )
     sei_emulator.set_v2(V2Settings(complete_after_polls=0))
     contributors = {"collection_id": "123", "include_ratings": True, **WEEK}
-    efficiency = {
-        "export_type": "efficiency",
-        "team_id": "123",
-        "granularity": "monthly",
-        "date_start": "2024-01-01",
-        "date_end": "2024-03-31",
-        "poll_interval": 0.01,
-    }
     with DAG("output_parquet", schedule=None, start_date=START, catchup=False) as dag:
         for fmt in ("csv", "parquet"):
             SEIContributorReportOperator(
@@ -204,7 +200,7 @@ def test_parquet_is_typed_and_holds_the_reports_values(
                 destination=f"file://{tmp_path}/efficiency{{{{ sei.suffix }}}}",
                 output_format=fmt,
                 add_columns=["date_start", "exported_at"] if fmt == "parquet" else None,
-                **efficiency,
+                **EFFICIENCY,
             )
     dag_run = run_dag(dag, START)
     assert set(run_dag.states(dag_run).values()) == {"success"}
@@ -237,22 +233,11 @@ def test_parquet_is_typed_and_holds_the_reports_values(
 # -- csv.gz ---------------------------------------------------------------------------------
 
 
-def test_csv_gz_is_the_same_report_gzip_compressed(run_dag, sei_emulator, make_sei_conn, tmp_path):
+def test_csv_gz_is_the_same_report_gzip_compressed(run_dag, sei_emulator, v2_conn, tmp_path):
     from sei_emulator import V2Settings
 
-    make_sei_conn(
-        sei_emulator.base_url, "sei-emulator-key", project_identifier="p", org_identifier="o"
-    )
     # The server sends V2 exports as .csv.gz files: they are stored as downloaded.
     sei_emulator.set_v2(V2Settings(complete_after_polls=0, compression="always"))
-    efficiency = {
-        "export_type": "efficiency",
-        "team_id": "123",
-        "granularity": "monthly",
-        "date_start": "2024-01-01",
-        "date_end": "2024-03-31",
-        "poll_interval": 0.01,
-    }
     with DAG("output_csv_gz", schedule=None, start_date=START, catchup=False) as dag:
         for fmt in ("csv", "csv.gz"):
             name = fmt.replace(".", "_")
@@ -267,7 +252,7 @@ def test_csv_gz_is_the_same_report_gzip_compressed(run_dag, sei_emulator, make_s
                 task_id=f"efficiency_{name}",
                 destination=f"file://{tmp_path}/efficiency{{{{ sei.suffix }}}}",
                 output_format=fmt,
-                **efficiency,
+                **EFFICIENCY,
             )
     dag_run = run_dag(dag, START)
     assert set(run_dag.states(dag_run).values()) == {"success"}

@@ -27,16 +27,14 @@ from airflow_provider_sei.operators.exports import SEIExportOperator
 from airflow_provider_sei.triggers.exports import SEIExportTrigger
 
 KEY = "sei-emulator-key"
-IDS = {"project_identifier": "proj-sei", "org_identifier": "org-sei"}
-FAST = {"backoff_initial": 0.01, "backoff_max": 1, "max_retries": 1}
 QUARTER = (pendulum.datetime(2024, 1, 1, tz="UTC"), pendulum.datetime(2024, 4, 1, tz="UTC"))
 
 
 @pytest.fixture
-def v2_conn(sei_emulator, make_sei_conn):
-    """``harness_sei_default`` at the emulator with the V2 identifiers and fast retries."""
+def v2_conn(v2_conn, sei_emulator):
+    """The shared ``v2_conn``; the emulator's jobs complete on their first poll."""
     sei_emulator.set_v2(V2Settings(complete_after_polls=1))
-    return make_sei_conn(sei_emulator.base_url, KEY, **IDS, **FAST)
+    return v2_conn
 
 
 def export_op(tmp_path: Path, **kwargs: Any) -> SEIExportOperator:
@@ -476,12 +474,12 @@ CSV = b"Granularity,Team,Team_Hierarchy\n" + b"".join(
 
 
 @pytest.fixture
-def hostile(make_sei_conn: Any) -> Any:
+def hostile(make_sei_conn: Any, v2_extras: dict[str, Any]) -> Any:
     """A hostile server behind ``harness_sei_default``, at a base URL with a path."""
     from hostile import HostileServer
 
     with HostileServer() as srv:
-        make_sei_conn(srv.url + BASE, HOSTILE_KEY, **IDS, **FAST, max_elapsed=2)
+        make_sei_conn(srv.url + BASE, HOSTILE_KEY, **v2_extras, max_elapsed=2)
         yield srv
 
 

@@ -20,15 +20,6 @@ from airflow_provider_sei.models import ExportJob, ExportJobRequest
 from airflow_provider_sei.triggers.exports import SEIExportTrigger
 
 KEY = "sei-emulator-key"
-IDS = {"project_identifier": "proj-sei", "org_identifier": "org-sei"}
-FAST = {"backoff_initial": 0.01, "backoff_max": 1, "max_retries": 1}
-
-
-@pytest.fixture
-def v2_conn(sei_emulator, make_sei_conn):
-    """``harness_sei_default`` at the emulator with the V2 identifiers and fast retries."""
-    sei_emulator.set_v2(V2Settings(complete_after_polls=2))
-    return make_sei_conn(sei_emulator.base_url, KEY, **IDS, **FAST)
 
 
 def create(export_type: str = "efficiency", **kwargs: Any) -> ExportJob:
@@ -227,12 +218,11 @@ def test_error_event_for_a_missing_connection(sei_emulator, make_sei_conn):
     assert "nowhere" in payload["message"]
 
 
-def test_the_legacy_connection_id_still_works(sei_emulator, make_sei_conn, monkeypatch):
-    conn = make_sei_conn(sei_emulator.base_url, KEY, **IDS)
+def test_the_legacy_connection_id_still_works(v2_conn, monkeypatch):
     job = create()
     legacy = os.environ.pop("AIRFLOW_CONN_HARNESS_SEI_DEFAULT")
     monkeypatch.setenv("AIRFLOW_CONN_SEI_DEFAULT", legacy)
-    assert conn.api_key == KEY
+    assert v2_conn.api_key == KEY
     with pytest.warns(DeprecationWarning, match="sei_default"):
         payload, _ = run(trigger_for(job))
     assert payload["status"] == "success"
@@ -328,11 +318,11 @@ STATUS = "/v2/insights/efficiency/exports/exp_h1"
 
 
 @pytest.fixture
-def hostile(make_sei_conn: Any) -> Any:
+def hostile(make_sei_conn: Any, v2_extras: dict[str, Any]) -> Any:
     from hostile import HostileServer
 
     with HostileServer() as srv:
-        make_sei_conn(srv.url, HOSTILE_KEY, **IDS, **FAST, max_elapsed=1.5)
+        make_sei_conn(srv.url, HOSTILE_KEY, **v2_extras, max_elapsed=1.5)
         yield srv
 
 
