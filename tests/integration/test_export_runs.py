@@ -503,7 +503,9 @@ def test_a_job_that_never_finishes_fails_after_max_wait(
 ):
     sei_emulator.set_faults(EmulatorFaults(jobs=[JobFault.never_finish()]))
     previous = seeded(tmp_path)
-    max_wait = 0.8
+    # Long enough that deferring (on a loaded machine, on 3.1: 0.6 s before the trigger's
+    # first poll) still leaves the trigger room for several polls.
+    max_wait = 2.0
     dag = export_dag(request, tmp_path, deferrable=deferrable, max_wait=max_wait, poll_interval=0.1)
     dag_run = run_dag(dag, RUN_AT)
     assert run_dag.states(dag_run) == {"export": "failed"}
